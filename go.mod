@@ -1,0 +1,3 @@
+module github.com/grainvm/grain
+
+go 1.26
