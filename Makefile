@@ -10,8 +10,9 @@ build:
 # Builds grain and shows what it reads in the sample image that ships with
 # the repository.
 demo: build
-	./grain info testdata/demo.vhdx
-	./grain ls -l -R testdata/demo.vhdx /
+	@mkdir -p .cache && gzip -dc testdata/demo.vhdx.gz > .cache/demo.vhdx
+	./grain info .cache/demo.vhdx
+	./grain ls -l -R .cache/demo.vhdx /
 
 test:
 	scripts/test
