@@ -204,8 +204,6 @@ func (t *Table) scanLVM() {
 		if err != nil {
 			if !errors.Is(err, lvm.ErrNoLabel) {
 				t.Warnings = append(t.Warnings, fmt.Sprintf("volume: %s: %v", v.Name, err))
-			} else if strings.Contains(v.Type, "LVM") {
-				t.Warnings = append(t.Warnings, fmt.Sprintf("volume: %s: type %s but no LVM2 label", v.Name, v.Type))
 			}
 			continue
 		}
