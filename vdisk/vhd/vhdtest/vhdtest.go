@@ -327,3 +327,37 @@ func Overlay(base []byte, size int64, writes []Write) []byte {
 	}
 	return out
 }
+
+// EncodeFixed makes a fixed VHD of data (a whole number of sectors)
+// followed by its footer, with the given creator ("win " if empty).
+func EncodeFixed(data []byte, creator string) ([]byte, error) {
+	if len(data) == 0 || len(data)%sector != 0 {
+		return nil, fmt.Errorf("vhdtest: fixed disk data of %d bytes is not a positive multiple of 512", len(data))
+	}
+	img := make([]byte, len(data)+sector)
+	copy(img, data)
+	f := img[len(data):]
+	be := binary.BigEndian
+	copy(f[0:], "conectix")
+	be.PutUint32(f[8:], 2)
+	be.PutUint32(f[12:], 0x00010000)
+	be.PutUint64(f[16:], 0xFFFFFFFFFFFFFFFF)
+	if creator == "" {
+		creator = "win "
+	}
+	copy(f[28:32], creator)
+	be.PutUint32(f[32:], 0x00010000)
+	copy(f[36:40], "Wi2k")
+	be.PutUint64(f[40:], uint64(len(data)))
+	be.PutUint64(f[48:], uint64(len(data)))
+	c, hd, spt := Geometry(int64(len(data)))
+	be.PutUint16(f[56:], c)
+	f[58], f[59] = hd, spt
+	be.PutUint32(f[60:], TypeFixed)
+	sum := sha256.Sum256(data)
+	copy(f[68:84], sum[:16])
+	f[68+6] = f[68+6]&0x0F | 0x40
+	f[68+8] = f[68+8]&0x3F | 0x80
+	be.PutUint32(f[64:], checksum(f, 64))
+	return img, nil
+}
