@@ -227,6 +227,14 @@ func TestQemuImages(t *testing.T) {
 			if wantType == vhd.Dynamic && (im.BlockSize() != 2<<20 || im.DynamicHeader() == nil) {
 				t.Errorf("block size %d, header %v", im.BlockSize(), im.DynamicHeader())
 			}
+			// Without force_size qemu stores the specification's CHS
+			// geometry (vhdtest computes it independently) and sizes the
+			// disk by it; with force_size it stores the maximum geometry.
+			f := im.Footer()
+			if c, h, s := vhdtest.Geometry(int64(f.OriginalSize)); string(f.CreatorApplication[:]) == "qemu" &&
+				(f.DiskGeometry != (vhd.Geometry{Cylinders: c, Heads: h, SectorsPerTrack: s}) || f.DiskGeometry.Size() != im.Size()) {
+				t.Errorf("geometry %+v, specification's %d/%d/%d", f.DiskGeometry, c, h, s)
+			}
 			if wantType == vhd.Fixed && (im.BlockSize() != 0 || im.DynamicHeader() != nil) {
 				t.Errorf("fixed disk with block size %d", im.BlockSize())
 			}
