@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // ErrFormat is wrapped by every error that reports invalid compressed data.
@@ -128,8 +129,8 @@ func decodeChunk(dst, src []byte, short bool) (int, error) {
 			// The offset takes as many bits as the position needs
 			// (at least 4); the length takes the rest of the 16.
 			shift := 12
-			for p := out - 1; p >= 0x10; p >>= 1 {
-				shift--
+			if out > 0x10 {
+				shift = 16 - bits.Len(uint(out-1))
 			}
 			offset := token>>shift + 1
 			length := token&(1<<shift-1) + 3
@@ -139,16 +140,13 @@ func decodeChunk(dst, src []byte, short bool) (int, error) {
 			if length > len(dst)-out {
 				return out, overflow
 			}
-			// Byte by byte: the source may overlap what is being written.
-			from := out - offset
-			if offset >= length {
-				copy(dst[out:out+length], dst[from:from+length])
-			} else {
-				for i := range length {
-					dst[out+i] = dst[from+i]
-				}
+			// Where source and destination overlap, the bytes
+			// already copied repeat the pattern: each copy can take
+			// what the previous ones wrote.
+			from, end := out-offset, out+length
+			for out < end {
+				out += copy(dst[out:end], dst[from:out])
 			}
-			out += length
 		}
 	}
 	return out, nil

@@ -82,7 +82,7 @@ func TestChunkPadding(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	for name, src := range map[string][]byte{
-		"size beyond input": {0x10, 0xb0, 0x00, 'a'},
+		"size beyond input":   {0x10, 0xb0, 0x00, 'a'},
 		"offset before chunk": {0x03, 0xb0, 0x01, 0x00, 0x00}, // copy token first
 		"truncated token":     {0x03, 0xb0, 0x02, 'a', 0x00},
 	} {

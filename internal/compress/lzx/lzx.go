@@ -356,15 +356,12 @@ func (d *decoder) block(dst []byte, out int, aligned bool, recent *[numRecentOff
 		if uint64(offset) > uint64(out) || offset == 0 {
 			return out, fmt.Errorf("match offset %d at %d before start of chunk", offset, out)
 		}
-		from := out - int(offset)
-		if int(offset) >= length {
-			copy(dst[out:out+length], dst[from:from+length])
-		} else {
-			for i := range length {
-				dst[out+i] = dst[from+i]
-			}
+		// Overlapping copies repeat the pattern: each copy can take
+		// what the previous ones wrote.
+		from, end := out-int(offset), out+length
+		for out < end {
+			out += copy(dst[out:end], dst[from:out])
 		}
-		out += length
 		if r.overrun() {
 			return out, errors.New("input truncated")
 		}

@@ -167,23 +167,13 @@ func DecompressHuffman(dst, src []byte) (int, error) {
 	return out, nil
 }
 
-// copyMatch copies length bytes from offset bytes back, byte by byte where
-// they overlap (a short offset repeats a pattern).
+// copyMatch copies length bytes from offset bytes back. Where source and
+// destination overlap, the bytes already copied repeat the pattern, so each
+// copy can take twice as much as the one before.
 func copyMatch(dst []byte, out, offset, length int) {
 	from := out - offset
-	if offset >= length {
-		copy(dst[out:out+length], dst[from:from+length])
-		return
-	}
-	if offset == 1 {
-		b := dst[from]
-		s := dst[out : out+length]
-		for i := range s {
-			s[i] = b
-		}
-		return
-	}
-	for i := range length {
-		dst[out+i] = dst[from+i]
+	end := out + length
+	for out < end {
+		out += copy(dst[out:end], dst[from:out])
 	}
 }
