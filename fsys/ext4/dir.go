@@ -1,0 +1,232 @@
+package ext4
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/grainvm/grain/fsys"
+)
+
+// Directory entry file types (ext4_dir_entry_2.file_type).
+const (
+	ftUnknown = 0
+	ftReg     = 1
+	ftDir     = 2
+	ftChr     = 3
+	ftBlk     = 4
+	ftFifo    = 5
+	ftSock    = 6
+	ftSymlink = 7
+	ftCsum    = 0xDE // the checksum tail's fake entry
+)
+
+// dirent is one live directory entry.
+type dirent struct {
+	Name  string // as stored
+	Safe  string // fsys.SafeName(Name)
+	Inode uint32
+	Type  uint8 // ft*, ftUnknown without the filetype feature
+}
+
+// dirList is a parsed directory, entries sorted by Safe name.
+type dirList struct {
+	entries  []dirent
+	casefold bool
+}
+
+func (d *dirList) lookup(name string) (dirent, bool) {
+	i := sort.Search(len(d.entries), func(i int) bool { return d.entries[i].Safe >= name })
+	if i < len(d.entries) && d.entries[i].Safe == name {
+		return d.entries[i], true
+	}
+	if d.casefold {
+		for _, e := range d.entries {
+			if strings.EqualFold(e.Safe, name) {
+				return e, true
+			}
+		}
+	}
+	return dirent{}, false
+}
+
+func ftMode(t uint8) (fs.FileMode, bool) {
+	switch t {
+	case ftReg:
+		return 0, true
+	case ftDir:
+		return fs.ModeDir, true
+	case ftChr:
+		return fs.ModeDevice | fs.ModeCharDevice, true
+	case ftBlk:
+		return fs.ModeDevice, true
+	case ftFifo:
+		return fs.ModeNamedPipe, true
+	case ftSock:
+		return fs.ModeSocket, true
+	case ftSymlink:
+		return fs.ModeSymlink, true
+	}
+	return 0, false
+}
+
+// readDir parses directory inode in (cached).
+func (f *FS) readDir(in *inode) (*dirList, error) {
+	if d, ok := f.dirs.get(in.Ino); ok {
+		return d, nil
+	}
+	if !in.isDir() {
+		return nil, fmt.Errorf("ext4: inode %d is not a directory", in.Ino)
+	}
+	p := &dirParser{f: f, in: in, seen: map[string]bool{}}
+	var err error
+	if in.Flags&flagInlineData != 0 {
+		err = p.inline()
+	} else {
+		err = p.blocks()
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &dirList{entries: p.out, casefold: in.Flags&flagCasefold != 0}
+	sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].Safe < d.entries[j].Safe })
+	f.dirs.put(in.Ino, d, len(d.entries)+1)
+	return d, nil
+}
+
+type dirParser struct {
+	f    *FS
+	in   *inode
+	seed uint32
+	out  []dirent
+	seen map[string]bool
+}
+
+func (p *dirParser) inline() error {
+	// i_block: 4-byte parent inode, then entries; system.data continues.
+	if err := p.entries(p.in.Block[4:], fmt.Sprintf("inode %d: inline directory", p.in.Ino)); err != nil {
+		return err
+	}
+	if more := p.f.inlineDataXattr(p.in); len(more) > 0 {
+		return p.entries(more, fmt.Sprintf("inode %d: inline directory (system.data)", p.in.Ino))
+	}
+	return nil
+}
+
+func (p *dirParser) blocks() error {
+	f := p.f
+	rs, err := f.fileRuns(p.in)
+	if err != nil {
+		return err
+	}
+	if f.hasCsum {
+		p.seed = crc32cU32(crc32cU32(f.csumSeed, p.in.Ino), p.in.Generation)
+	}
+	nblocks := (uint64(p.in.Size) + uint64(f.bs) - 1) / uint64(f.bs)
+	buf := make([]byte, f.bs)
+	for _, r := range rs {
+		if r.Uninit {
+			continue
+		}
+		for k := uint64(0); k < r.Length && r.Logical+k < nblocks; k++ {
+			phys := r.Physical + k
+			if err := f.readAt(buf, int64(phys)*f.bs); err != nil {
+				return fmt.Errorf("ext4: directory inode %d: block %d: %w", p.in.Ino, phys, err)
+			}
+			if err := p.block(buf, r.Logical+k, phys); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// block parses one directory block (a leaf, or an htree node whose only
+// visible entries are the fake empty ones that cover it).
+func (p *dirParser) block(b []byte, lblk, phys uint64) error {
+	le := binary.LittleEndian
+	where := fmt.Sprintf("directory inode %d: block %d", p.in.Ino, phys)
+	end := len(b)
+	if n := len(b); n >= 12 && le.Uint32(b[n-12:]) == 0 && le.Uint16(b[n-8:]) == 12 && b[n-6] == 0 && b[n-5] == ftCsum {
+		end = n - 12
+		if p.f.hasCsum {
+			if c, want := crc32c(p.seed, b[:end]), le.Uint32(b[n-4:]); c != want {
+				p.f.warnf("%s: checksum %#08x, computed %#08x", where, want, c)
+			}
+		}
+	} else if p.f.hasCsum {
+		p.checkDx(b, lblk, where)
+	}
+	return p.entries(b[:end], where)
+}
+
+// checkDx verifies the checksum of an htree root or interior node.
+func (p *dirParser) checkDx(b []byte, lblk uint64, where string) {
+	le := binary.LittleEndian
+	var countOff int
+	switch {
+	case lblk == 0 && p.in.Flags&flagIndex != 0 && len(b) >= 0x28:
+		countOff = 0x18 + int(b[0x1D]) // after dx_root_info (info_length)
+	case le.Uint32(b) == 0 && int(le.Uint16(b[4:])) == len(b):
+		countOff = 8
+	default:
+		p.f.warnf("%s: no checksum tail", where)
+		return
+	}
+	if countOff+4 > len(b) {
+		return
+	}
+	limit, count := int(le.Uint16(b[countOff:])), int(le.Uint16(b[countOff+2:]))
+	tail := countOff + limit*8
+	if count > limit || tail+8 > len(b) {
+		p.f.warnf("%s: htree node: count %d, limit %d do not fit", where, count, limit)
+		return
+	}
+	c := crc32c(p.seed, b[:countOff+count*8])
+	c = crc32c(c, b[tail:tail+4])
+	if want := le.Uint32(b[tail+4:]); c != want {
+		p.f.warnf("%s: htree node checksum %#08x, computed %#08x", where, want, c)
+	}
+}
+
+// entries parses a run of ext4_dir_entry_2 records filling b.
+func (p *dirParser) entries(b []byte, where string) error {
+	le := binary.LittleEndian
+	filetype := p.f.sb.FeatureIncompat&incompatFiletype != 0
+	for off := 0; off < len(b); {
+		if off+8 > len(b) {
+			return fmt.Errorf("ext4: %s: entry at %#x: header runs past the block: %w", where, off, ErrFormat)
+		}
+		ino := le.Uint32(b[off:])
+		recLen := int(le.Uint16(b[off+4:]))
+		if p.f.bs == 65536 && (recLen == 65535 || recLen == 0) && off == 0 {
+			recLen = 65536
+		}
+		nameLen := int(b[off+6])
+		typ := b[off+7]
+		if !filetype {
+			nameLen |= int(typ) << 8
+			typ = ftUnknown
+		}
+		if recLen < 8 || recLen%4 != 0 || off+recLen > len(b) {
+			return fmt.Errorf("ext4: %s: entry at %#x: rec_len %d: %w", where, off, recLen, ErrFormat)
+		}
+		if ino != 0 {
+			if 8+nameLen > recLen {
+				return fmt.Errorf("ext4: %s: entry at %#x: name of %d bytes exceeds rec_len %d: %w", where, off, nameLen, recLen, ErrFormat)
+			}
+			name := string(b[off+8 : off+8+nameLen])
+			if name != "." && name != ".." {
+				safe := fsys.SafeName(name)
+				if !p.seen[safe] {
+					p.seen[safe] = true
+					p.out = append(p.out, dirent{Name: name, Safe: safe, Inode: ino, Type: typ})
+				}
+			}
+		}
+		off += recLen
+	}
+	return nil
+}

@@ -1,0 +1,25 @@
+// Package ext4 reads ext2, ext3 and ext4 file systems read-only.
+//
+// Open takes an io.ReaderAt holding one volume (a partition or an LVM2
+// logical volume) and its size, and returns an *FS implementing fsys.FS:
+// io/fs.FS with ReadDirFS, StatFS and ReadLinkFS. It follows the on-disk
+// layout described in the kernel's Documentation/filesystems/ext4
+// ("ext4 Data Structures and Algorithms"): superblock, 32- and 64-bit
+// group descriptors (flex_bg, meta_bg), inodes of any size, extent trees
+// and ext2/ext3 indirect block maps, uninitialized extents (read as
+// zeros), inline data, fast and slow symlinks, linear and hash-tree
+// directories (read through all their leaf blocks), extended attributes
+// in the inode, in an external block and in EA inodes, and metadata_csum
+// and gdt_csum checksums, whose mismatches are reported by Warnings and
+// never stop reading.
+//
+// It refuses volumes using an incompatible feature it cannot read
+// (compression, journal_dev, dirdata, encrypt), naming the feature. It does
+// not replay the journal: a volume that needs recovery is read as it is on
+// disk and Warnings says so. Symbolic links are followed within the volume,
+// absolute targets resolving from the volume root.
+//
+// FileInfo.Sys returns a *fsys.Meta with the inode's Unix metadata,
+// nanosecond times (with the extra epoch bits for dates after 2038),
+// extended attributes as Linux names them, and the file's extents.
+package ext4
