@@ -1,6 +1,10 @@
 package ntfs
 
-import "github.com/grainvm/grain/internal/compress/lznt1"
+import (
+	"github.com/grainvm/grain/internal/compress/lznt1"
+	"github.com/grainvm/grain/internal/compress/lzx"
+	"github.com/grainvm/grain/internal/compress/xpress"
+)
 
 // lznt1Decompressor returns the LZNT1 decoder of one compression unit
 // (internal/compress/lznt1).
@@ -9,13 +13,13 @@ func lznt1Decompressor() func(dst, src []byte) (int, error) {
 }
 
 // xpressDecompressor returns the XPRESS Huffman decoder of one chunk
-// (internal/compress/xpress), or nil while it is not available.
+// (internal/compress/xpress).
 func xpressDecompressor() func(dst, src []byte) (int, error) {
-	return nil
+	return xpress.DecompressHuffman
 }
 
 // lzxDecompressor returns the LZX decoder of one 32 KiB chunk
-// (internal/compress/lzx), or nil while it is not available.
+// (internal/compress/lzx).
 func lzxDecompressor() func(dst, src []byte) (int, error) {
-	return nil
+	return lzx.Decompress
 }
