@@ -186,6 +186,7 @@ func (p *dirParser) checkDx(b []byte, lblk uint64, where string) {
 	}
 	c := crc32c(p.seed, b[:countOff+count*8])
 	c = crc32c(c, b[tail:tail+4])
+	c = crc32c(c, []byte{0, 0, 0, 0}) // dt_checksum, as zero
 	if want := le.Uint32(b[tail+4:]); c != want {
 		p.f.warnf("%s: htree node checksum %#08x, computed %#08x", where, want, c)
 	}

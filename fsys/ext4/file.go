@@ -35,6 +35,9 @@ func (f *FS) resolve(op, name string, follow bool) (*inode, error) {
 		elem := todo[0]
 		todo = todo[1:]
 		cur := stack[len(stack)-1]
+		if !cur.isDir() {
+			return fail(fmt.Errorf("ext4: inode %d is not a directory: %w", cur.Ino, fs.ErrNotExist))
+		}
 		switch elem {
 		case "", ".":
 			continue
@@ -43,9 +46,6 @@ func (f *FS) resolve(op, name string, follow bool) (*inode, error) {
 				stack = stack[:len(stack)-1]
 			}
 			continue
-		}
-		if !cur.isDir() {
-			return fail(fmt.Errorf("ext4: %s is not a directory: %w", elem, fs.ErrNotExist))
 		}
 		d, err := f.readDir(cur)
 		if err != nil {

@@ -96,6 +96,12 @@ frag() {
 	head -c 8192 /dev/urandom > $mnt/k/future; touch -d '2200-06-07 08:09:10.5' $mnt/k/future
 	touch -d '1950-01-01 00:00:00.25' $mnt/k/hello_past 
 	rm -f $mnt/big/file_with_a_longish_name_1*
+	htree
+}
+htree() {
+	mkdir -p $mnt/k/htree
+	(cd $mnt/k/htree && seq 1 3000 | sed 's/^/entry_with_a_long_name_for_the_hash_tree_/' | xargs touch)
+	rm -f $mnt/k/htree/entry_with_a_long_name_for_the_hash_tree_2*
 }
 kernel ext4 frag
 kernel ext4-1k frag
@@ -104,9 +110,14 @@ triple() {
 	mkdir $mnt/k
 	printf 'far' | dd of=$mnt/k/triple bs=1024 seek=70000 conv=notrunc status=none
 	for i in $(seq 1 50); do head -c 1024 /dev/urandom >> $mnt/k/frag1; head -c 1024 /dev/urandom >> $mnt/k/frag2; sync; done
+	htree
 }
 kernel ext2 triple
 kernel ext3 triple
+# e2fsck -D rebuilds every directory as a hash tree.
+cp $OUT/ext4-1k.img $OUT/ext4-1k-dx.img
+e2fsck -fyD $OUT/ext4-1k-dx.img >/dev/null 2>&1 || [ $? -le 2 ]
+for i in ext4 ext4-1k-dx ext3; do debugfs -R 'htree k/htree' $OUT/$i.img 2>/dev/null | grep -q 'Number of entries' ; done
 rm -rf $src $mnt
 `
 
@@ -118,6 +129,6 @@ func images(t *testing.T) string {
 	return testutil.Build(t, "ext4-images", imageScript)
 }
 
-var variants = []string{"ext4", "ext4-1k", "ext2", "ext3", "ext4-no64", "ext4-nocsum", "ext4-inline", "ext4-i128", "ext4-metabg", "ext4-casefold"}
+var variants = []string{"ext4", "ext4-1k", "ext2", "ext3", "ext4-no64", "ext4-nocsum", "ext4-inline", "ext4-i128", "ext4-metabg", "ext4-casefold", "ext4-1k-dx"}
 
 func imagePath(dir, name string) string { return filepath.Join(dir, name+".img") }
