@@ -17,11 +17,23 @@ import (
 // smallVolume returns the bytes of testdata/small.sh's volume, or nil when
 // it cannot be built here (fuzzing then runs on synthetic seeds only).
 func smallVolume(f *testing.F) []byte {
-	if os.Geteuid() != 0 {
+	return smallBytes(f, false)
+}
+
+// buildSmall is smallVolume for tests: it skips (fails in CI) without the
+// tools.
+func buildSmall(t *testing.T) []byte {
+	testutil.RequireTool(t, "mkntfs", "ntfs-3g", "python3")
+	testutil.RequireRoot(t)
+	return smallBytes(t, true)
+}
+
+func smallBytes(f testing.TB, must bool) []byte {
+	if !must && os.Geteuid() != 0 {
 		return nil
 	}
 	for _, tool := range []string{"mkntfs", "ntfs-3g", "python3"} {
-		if _, err := exec.LookPath(tool); err != nil {
+		if _, err := exec.LookPath(tool); err != nil && !must {
 			return nil
 		}
 	}
