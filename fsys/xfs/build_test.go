@@ -1,6 +1,8 @@
 package xfs
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,6 +56,15 @@ args=(); for i in $(seq 1 300); do args+=(-c "attr_set -u -v $((i%50+1)) attribu
 xfs_db -x -c 'path /xattr-many' "${args[@]}" "$img" >/dev/null
 `
 
+// attrScriptProto is attrScript without the cases that crash xfs_db 6.1
+// on v4 volumes (a 3000-byte value, an attribute on a directory).
+const attrScriptProto = `
+xfs_db -x -c 'path /xattr-small' -c 'attr_set -u -v 20 small' -c 'attr_set -r -v 5 tr' -c 'attr_set -s -v 7 sec' \
+  -c 'path /xattr-large' -c 'attr_set -u -v 40000 larger' -c 'attr_set -u -v 10 tiny' "$img" >/dev/null
+args=(); for i in $(seq 1 300); do args+=(-c "attr_set -u -v $((i%50+1)) attribute-number-$i"); done
+xfs_db -x -c 'path /xattr-many' "${args[@]}" "$img" >/dev/null
+`
+
 // buildMounted makes a 100 MB XFS with mkfs.xfs options opts, fills it
 // through a kernel loop mount and returns the image path.
 func buildMounted(t *testing.T, name, opts string) string {
@@ -66,7 +77,7 @@ truncate -s 100M "$img"
 mkfs.xfs -q -f -L grain-xfs ` + opts + ` "$img"
 mnt=$(mktemp -d)
 mount -o loop,allocsize=4096 "$img" "$mnt"
-trap 'umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
+trap 'cd /; umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
 (cd "$mnt" && set -e && ` + "\n" + populateScript + `)
 umount "$mnt"
 ` + attrScript
@@ -78,7 +89,7 @@ umount "$mnt"
 // no longer mounts.
 const protoScript = `
 src=$OUT/src; mkdir -p "$src"
-head -c 200000 /dev/urandom > "$src/rand"
+seq 1 40000 > "$src/rand"
 echo hello > "$src/hello"
 : > "$src/empty"
 {
@@ -126,7 +137,7 @@ func buildProto(t *testing.T, name, opts string) string {
 img=$OUT/xfs.img
 truncate -s 100M "$img"
 mkfs.xfs -q -f -L proto ` + opts + ` -p "$OUT/proto" "$img" 2>&1 | grep -v deprecated || true
-` + attrScript + `
+` + attrScriptProto + `
 rm -rf "$OUT/src"
 `
 	return filepath.Join(testutil.Build(t, "xfs-"+name, script), "xfs.img")
@@ -134,11 +145,16 @@ rm -rf "$OUT/src"
 
 // mountRO loop-mounts img read-only (no log recovery) for the test.
 func mountRO(t *testing.T, img string) string {
+	return mountROAt(t, img, 0)
+}
+
+// mountROAt mounts the volume starting at byte off of img.
+func mountROAt(t *testing.T, img string, off int64) string {
 	t.Helper()
 	testutil.RequireRoot(t)
 	testutil.RequireTool(t, "mount", "umount")
 	dir := t.TempDir()
-	testutil.Run(t, "mount", "-o", "loop,ro,norecovery", img, dir)
+	testutil.Run(t, "mount", "-o", fmt.Sprintf("loop,ro,norecovery,offset=%d", off), img, dir)
 	t.Cleanup(func() {
 		testutil.Run(t, "umount", dir)
 	})
@@ -146,6 +162,12 @@ func mountRO(t *testing.T, img string) string {
 }
 
 func openImage(t *testing.T, img string) *FS {
+	t.Helper()
+	return openImageAt(t, img, 0)
+}
+
+// openImageAt opens the volume starting at byte off of img.
+func openImageAt(t *testing.T, img string, off int64) *FS {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
@@ -156,7 +178,7 @@ func openImage(t *testing.T, img string) *FS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := Open(f, st.Size())
+	x, err := Open(io.NewSectionReader(f, off, st.Size()-off), st.Size()-off)
 	if err != nil {
 		t.Fatalf("Open %s: %v", img, err)
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,7 +57,10 @@ func kernelListing(t *testing.T, root string, births bool) map[string]*oracleEnt
 			e.sha = hex.EncodeToString(s[:])
 		case syscall.S_IFLNK:
 			if e.link, err = os.Readlink(p); err != nil {
-				return err
+				// mkfs.xfs 6.1 writes v5 remote links from a protofile
+				// that the kernel refuses; such links are checked apart.
+				t.Logf("kernel: %v", err)
+				e.link = "?"
 			}
 		}
 		if e.st.Mode&syscall.S_IFMT != syscall.S_IFLNK {
@@ -102,7 +108,7 @@ type compareOpts struct {
 }
 
 func tsString(t time.Time) string {
-	return strconv.FormatInt(t.Unix(), 10) + "." + strconv.Itoa(t.Nanosecond()+1e9)[1:]
+	return strconv.FormatInt(t.Unix(), 10) + "." + strconv.Itoa(t.Nanosecond() + 1e9)[1:]
 }
 
 // compare checks every path of the kernel's listing against x.
@@ -148,7 +154,8 @@ func compare(t *testing.T, x *FS, want map[string]*oracleEntry, o compareOpts) {
 		if m.UnixMode != w.st.Mode || m.UID != w.st.Uid || m.GID != w.st.Gid || m.Nlink != uint32(w.st.Nlink) {
 			t.Errorf("%s: mode/uid/gid/nlink %o %d %d %d, kernel %o %d %d %d", p, m.UnixMode, m.UID, m.GID, m.Nlink, w.st.Mode, w.st.Uid, w.st.Gid, w.st.Nlink)
 		}
-		if info.Size() != w.st.Size && w.st.Mode&syscall.S_IFMT != syscall.S_IFCHR && w.st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
+		sizeMatters := o.inodes || w.st.Mode&syscall.S_IFMT != syscall.S_IFDIR // directory sizes depend on the format
+		if sizeMatters && info.Size() != w.st.Size && w.st.Mode&syscall.S_IFMT != syscall.S_IFCHR && w.st.Mode&syscall.S_IFMT != syscall.S_IFBLK {
 			t.Errorf("%s: size %d, kernel %d", p, info.Size(), w.st.Size)
 		}
 		if m.Rdev != w.st.Rdev {
@@ -197,7 +204,7 @@ func compare(t *testing.T, x *FS, want map[string]*oracleEntry, o compareOpts) {
 				t.Errorf("%s: sha256 %s, kernel %s", p, s, w.sha)
 			}
 		}
-		if w.link != "" {
+		if w.link != "" && w.link != "?" {
 			l, err := x.ReadLink(p)
 			if err != nil || l != w.link || m.LinkTarget != w.link {
 				t.Errorf("%s: link %q (%v), meta %q, kernel %q", p, l, err, m.LinkTarget, w.link)
@@ -317,6 +324,9 @@ func testProto(t *testing.T, name, opts string) {
 	}
 	want := kernelListing(t, mountRO(t, twin), false)
 	compare(t, x, want, compareOpts{})
+	if l, err := x.ReadLink("long-link"); err != nil || l != strings.Repeat("y", 700) {
+		t.Errorf("long-link: %q, %v; want the protofile's 700 y", l, err)
+	}
 	if err := fstest.TestFS(x, "a/b/deep.txt", "big/entry-with-a-rather-long-name-number-1", "long-link"); err != nil {
 		t.Error(err)
 	}
@@ -337,16 +347,131 @@ func TestSample(t *testing.T) {
 	img := filepath.Join(dir, "xfs.raw")
 	done := testutil.Unchanged(t, src)
 	defer done()
-	x := openImage(t, img)
-	want := kernelListing(t, mountRO(t, img), true)
-	compare(t, x, want, compareOpts{inodes: true})
-	if err := fstest.TestFS(x); err != nil {
+	// The disk holds a GPT; the XFS is its first partition (sfdisk says
+	// where).
+	testutil.RequireTool(t, "sfdisk", "blkid")
+	var pt struct {
+		PartitionTable struct {
+			SectorSize int64 `json:"sectorsize"`
+			Partitions []struct {
+				Node  string `json:"node"`
+				Start int64  `json:"start"`
+			} `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(testutil.Run(t, "sfdisk", "-J", img), &pt); err != nil || len(pt.PartitionTable.Partitions) == 0 {
+		t.Fatalf("sfdisk -J: %v", err)
+	}
+	ss := pt.PartitionTable.SectorSize
+	if ss == 0 {
+		ss = 512
+	}
+	off := pt.PartitionTable.Partitions[0].Start * ss
+	x := openImageAt(t, img, off)
+	// The sample is a v4 volume, which the kernel no longer mounts: the
+	// oracle is xfs_db on a read-only loop device.
+	testutil.RequireRoot(t)
+	testutil.RequireTool(t, "losetup", "xfs_db")
+	dev := strings.TrimSpace(string(testutil.Run(t, "losetup", "-f", "--show", "-r", "-o", strconv.FormatInt(off, 10), img)))
+	t.Cleanup(func() { testutil.Run(t, "losetup", "-d", dev) })
+	compareXFSDB(t, x, dev)
+	// The root holds a 400 MB file, too slow for fstest: test a subtree.
+	sub, _ := fs.Sub(x, "folder")
+	if err := fstest.TestFS(sub, "file.1000"); err != nil {
 		t.Error(err)
 	}
-	blkid := strings.TrimSpace(string(testutil.Run(t, "blkid", "-o", "value", "-s", "UUID", img)))
+	blkid := strings.TrimSpace(string(testutil.Run(t, "blkid", "-p", "-O", strconv.FormatInt(off, 10), "-o", "value", "-s", "UUID", img)))
 	if x.ID() != blkid {
 		t.Errorf("ID %s, blkid %s", x.ID(), blkid)
 	}
-	t.Logf("sample: %d paths, version %d, label %q, warnings %q", len(want), x.Version(), x.Label(), x.Warnings())
+	if w := x.Warnings(); len(w) > 0 {
+		t.Errorf("warnings: %q", w)
+	}
 }
 
+var lsLine = regexp.MustCompile(`^\s*\d+\s+(\d+)\s+\S+\s+0x[0-9a-f]+\s+\d+\s+(.*) \((good|bad)\)$`)
+
+// compareXFSDB checks every directory's entries and every inode's core
+// fields against xfs_db (ls, inode/print).
+func compareXFSDB(t *testing.T, x *FS, dev string) {
+	t.Helper()
+	type ent struct {
+		path string
+		ino  uint64
+	}
+	dirs := []string{"/"}
+	var all []ent
+	for len(dirs) > 0 {
+		var args []string
+		for _, d := range dirs {
+			args = append(args, "-c", "ls "+d)
+		}
+		out := string(testutil.Run(t, "xfs_db", append(append([]string{"-r"}, args...), dev)...))
+		next := dirs[:0:0]
+		cur := ""
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasSuffix(l, ":") && strings.HasPrefix(l, "/") {
+				cur = strings.TrimSuffix(l, ":")
+				continue
+			}
+			m := lsLine.FindStringSubmatch(l)
+			if m == nil || m[2] == "." || m[2] == ".." {
+				continue
+			}
+			ino, _ := strconv.ParseUint(m[1], 10, 64)
+			p := strings.TrimPrefix(cur+"/"+m[2], "/")
+			p = strings.TrimPrefix(p, "/")
+			all = append(all, ent{p, ino})
+			info, err := x.Lstat(p)
+			if err != nil {
+				t.Errorf("%s: %v", p, err)
+				continue
+			}
+			if got := fsys.MetaOf(info).Inode; got != ino {
+				t.Errorf("%s: inode %d, xfs_db %d", p, got, ino)
+			}
+			if info.IsDir() {
+				next = append(next, "/"+p)
+			}
+		}
+		dirs = next
+	}
+	n := 0
+	fs.WalkDir(x, ".", func(p string, d fs.DirEntry, err error) error {
+		if p != "." {
+			n++
+		}
+		return nil
+	})
+	if n != len(all) || n == 0 {
+		t.Errorf("%d paths, xfs_db lists %d", n, len(all))
+	}
+	// Core fields, a batch of inodes per xfs_db run.
+	for i := 0; i < len(all); i += 400 {
+		batch := all[i:min(i+400, len(all))]
+		var args []string
+		for _, e := range batch {
+			args = append(args, "-c", fmt.Sprintf("inode %d", e.ino), "-c", "print core.mode core.uid core.gid core.size core.nlinkv2 core.mtime.nsec core.atime.nsec core.gen")
+		}
+		out := strings.Split(strings.TrimSpace(string(testutil.Run(t, "xfs_db", append(append([]string{"-r"}, args...), dev)...))), "\n")
+		if len(out) != 8*len(batch) {
+			t.Fatalf("xfs_db printed %d lines for %d inodes", len(out), len(batch))
+		}
+		for k, e := range batch {
+			info, err := x.Lstat(e.path)
+			if err != nil {
+				continue
+			}
+			m := fsys.MetaOf(info)
+			got := []string{fmt.Sprintf("0%o", m.UnixMode), fmt.Sprint(m.UID), fmt.Sprint(m.GID), fmt.Sprint(m.Size),
+				fmt.Sprint(m.Nlink), fmt.Sprint(m.Modify.Nanosecond()), fmt.Sprint(m.Access.Nanosecond()), fmt.Sprint(m.Generation)}
+			for f := 0; f < 8; f++ {
+				l := out[8*k+f]
+				v := l[strings.Index(l, "= ")+2:]
+				if v != got[f] && !(f == 3 && info.Mode()&fs.ModeDevice != 0) {
+					t.Errorf("%s: %s, got %s", e.path, l, got[f])
+				}
+			}
+		}
+	}
+}
