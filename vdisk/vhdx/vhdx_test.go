@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -407,9 +408,12 @@ func vhdimountSHA(t testing.TB, path string) string {
 		t.Fatalf("vhdimount %s: %v\n%s", path, err, out)
 	}
 	defer exec.Command("fusermount", "-u", mnt).Run()
-	disk := filepath.Join(mnt, "vhdi1")
-	for i := 0; i < 50; i++ {
-		if _, err := os.Stat(disk); err == nil {
+	// vhdimount shows one file per layer, the parent first: vhdi1, vhdi2…
+	var disk string
+	for i := 0; i < 50 && disk == ""; i++ {
+		if m, _ := filepath.Glob(filepath.Join(mnt, "vhdi*")); len(m) > 0 {
+			sort.Strings(m)
+			disk = m[len(m)-1]
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
