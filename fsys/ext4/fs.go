@@ -46,6 +46,7 @@ type FS struct {
 
 	wmu      sync.Mutex
 	warnings []string
+	warned   map[string]bool
 	dropped  int
 }
 
@@ -149,11 +150,19 @@ func (f *FS) block(n uint64) ([]byte, error) {
 func (f *FS) warnf(format string, args ...any) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
+	w := "ext4: " + fmt.Sprintf(format, args...)
+	if f.warned[w] {
+		return
+	}
 	if len(f.warnings) >= maxWarnings {
 		f.dropped++
 		return
 	}
-	f.warnings = append(f.warnings, "ext4: "+fmt.Sprintf(format, args...))
+	if f.warned == nil {
+		f.warned = map[string]bool{}
+	}
+	f.warned[w] = true
+	f.warnings = append(f.warnings, w)
 }
 
 // Warnings returns what was found wrong but readable so far: checksum
