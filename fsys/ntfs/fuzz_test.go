@@ -248,4 +248,5 @@ func metaOf(info fs.FileInfo) *fsysMeta {
 	}
 	return m
 }
+
 type fsysMeta = fsys.Meta

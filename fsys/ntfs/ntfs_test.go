@@ -125,7 +125,37 @@ func (d hideHeavyDir) ReadDir(n int) ([]fs.DirEntry, error) {
 // names, types, sizes, times, link counts, link targets, and the sha256 of
 // contents and named streams.
 func TestAgainstNTFS3G(t *testing.T) {
-	img := buildVolume(t)
+	compareNTFS3G(t, buildVolume(t))
+}
+
+// bigClusterScript makes a volume with 128 KiB clusters (sectors per
+// cluster encoded as 2^(256-0xF8)) and a few files.
+const bigClusterScript = `
+truncate -s 64M vol.img
+mkntfs -F -Q -q -c 131072 -L big vol.img >/dev/null 2>&1
+mnt=$(mktemp -d)
+ntfs-3g -o streams_interface=windows vol.img "$mnt"
+mkdir "$mnt/d"
+head -c 300000 /dev/urandom > "$mnt/d/r.bin"
+echo small > "$mnt/s.txt"
+echo stream > "$mnt/s.txt:x"
+truncate -s 1M "$mnt/sparse"
+echo x >> "$mnt/sparse"
+umount "$mnt"
+rmdir "$mnt"
+`
+
+func TestBigClusters(t *testing.T) {
+	testutil.RequireTool(t, "mkntfs", "ntfs-3g")
+	testutil.RequireRoot(t)
+	img := filepath.Join(testutil.Build(t, "ntfs-128k", bigClusterScript), "vol.img")
+	if v := openImage(t, img); v.ClusterSize() != 128<<10 {
+		t.Fatalf("cluster size %d", v.ClusterSize())
+	}
+	compareNTFS3G(t, img)
+}
+
+func compareNTFS3G(t *testing.T, img string) {
 	v := openImage(t, img)
 	mnt := mountRO(t, img)
 	want := map[string]bool{}
