@@ -1,0 +1,119 @@
+package exfat
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/grainvm/grain/fsys"
+)
+
+// table reads FAT entries through a small bounded page cache.
+type table struct {
+	r  io.ReaderAt
+	g  *geometry
+	mu sync.Mutex
+
+	pages map[int64][]byte
+}
+
+const (
+	pageSize = 64 << 10
+	maxPages = 64
+)
+
+func newTable(r io.ReaderAt, g *geometry) *table {
+	return &table{r: r, g: g, pages: make(map[int64][]byte)}
+}
+
+func (t *table) next(c uint32) (uint32, error) {
+	off := int64(c) * 4
+	if off+4 > t.g.fatSize {
+		return 0, fmt.Errorf("exfat: FAT entry %d beyond the FAT", c)
+	}
+	p := off / pageSize
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, ok := t.pages[p]
+	if !ok {
+		n := min(int64(pageSize), t.g.fatSize-p*pageSize)
+		b = make([]byte, n)
+		if _, err := t.r.ReadAt(b, t.g.fatOffset+p*pageSize); err != nil && err != io.EOF {
+			return 0, fmt.Errorf("exfat: reading FAT at 0x%x: %w", t.g.fatOffset+p*pageSize, err)
+		}
+		if len(t.pages) >= maxPages {
+			clear(t.pages)
+		}
+		t.pages[p] = b
+	}
+	return binary.LittleEndian.Uint32(b[off%pageSize:]), nil
+}
+
+// chain returns the extents of the cluster chain from first: want clusters,
+// or (want < 0) up to the end of the chain but no more than limit clusters.
+// With contiguous set (NoFatChain) the FAT is not consulted.
+func (t *table) chain(first uint32, want, limit int64, contiguous bool) ([]fsys.Extent, int64, error) {
+	g := t.g
+	if want == 0 {
+		return nil, 0, nil
+	}
+	if first < 2 || first > g.clusters+1 {
+		return nil, 0, fmt.Errorf("exfat: first cluster %d outside the cluster heap (%d clusters)", first, g.clusters)
+	}
+	if contiguous {
+		if want < 0 || int64(first)-2+want > int64(g.clusters) {
+			return nil, 0, fmt.Errorf("exfat: contiguous run of %d clusters from %d leaves the cluster heap", want, first)
+		}
+		return []fsys.Extent{{Physical: g.clusterOffset(first), Length: want * g.clusterSize}}, want, nil
+	}
+	var ext []fsys.Extent
+	var n int64
+	c := first
+	for {
+		if c < 2 || c > g.clusters+1 {
+			switch {
+			case c == 0xFFFFFFFF && want < 0:
+				return finishChain(ext, n, first)
+			case c == 0xFFFFFFFF:
+				return nil, 0, fmt.Errorf("exfat: cluster chain from %d ends after %d of %d clusters", first, n, want)
+			case c == 0xFFFFFFF7:
+				return nil, 0, fmt.Errorf("exfat: cluster chain from %d reaches a bad cluster", first)
+			default:
+				return nil, 0, fmt.Errorf("exfat: cluster chain from %d: cluster %d outside the heap", first, c)
+			}
+		}
+		off := g.clusterOffset(c)
+		if k := len(ext) - 1; k >= 0 && ext[k].Physical+ext[k].Length == off {
+			ext[k].Length += g.clusterSize
+		} else {
+			ext = append(ext, fsys.Extent{Logical: n * g.clusterSize, Physical: off, Length: g.clusterSize})
+		}
+		n++
+		if n == want {
+			return finishChain(ext, n, first)
+		}
+		if n > int64(g.clusters) || (limit >= 0 && n > limit) {
+			return nil, 0, fmt.Errorf("exfat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1)
+		}
+		next, err := t.next(c)
+		if err != nil {
+			return nil, 0, err
+		}
+		c = next
+	}
+}
+
+func finishChain(ext []fsys.Extent, n int64, first uint32) ([]fsys.Extent, int64, error) {
+	if len(ext) > 1 {
+		s := append([]fsys.Extent(nil), ext...)
+		sort.Slice(s, func(i, j int) bool { return s[i].Physical < s[j].Physical })
+		for i := 1; i < len(s); i++ {
+			if s[i-1].Physical+s[i-1].Length > s[i].Physical {
+				return nil, 0, fmt.Errorf("exfat: cluster chain from %d uses a cluster twice (a loop)", first)
+			}
+		}
+	}
+	return ext, n, nil
+}
