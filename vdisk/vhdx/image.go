@@ -335,7 +335,6 @@ func (im *Image) readBAT() error {
 		im.bat[i] = binary.LittleEndian.Uint64(raw[8*i:])
 	}
 	diff := im.params.HasParent
-	allFull := true
 	for b := int64(0); b < im.nBlocks; b++ {
 		idx := b + b/im.chunk
 		e := im.bat[idx]
@@ -343,11 +342,9 @@ func (im *Image) readBAT() error {
 		blen := min(bs, im.size-b*bs)
 		switch st {
 		case PayloadBlockNotPresent, PayloadBlockUndefined, PayloadBlockZero, PayloadBlockUnmapped:
-			allFull = false
 			continue
 		case PayloadBlockFullyPresent:
 		case PayloadBlockPartiallyPresent:
-			allFull = false
 			if !diff {
 				return errf("BAT entry %d (block %d): PARTIALLY_PRESENT in a disk without parent", idx, b)
 			}
@@ -371,7 +368,10 @@ func (im *Image) readBAT() error {
 			return errf("BAT entry %d (block %d): offset 0x%x beyond end of file (0x%x bytes)", idx, b, uint64(e>>20)<<20, im.f.size)
 		}
 	}
-	im.fixed = allFull && im.params.LeaveBlockAllocated && !diff
+	// MS-VHDX: LeaveBlockAllocated marks a fixed disk. Its blocks are all
+	// allocated in the file, though writers may still mark zero-filled
+	// ones ZERO (qemu does); libvhdi and Hyper-V call such a file fixed.
+	im.fixed = im.params.LeaveBlockAllocated && !diff
 	return nil
 }
 
@@ -390,8 +390,7 @@ func (im *Image) BlockSize() int64 { return int64(im.params.BlockSize) }
 // HasParent reports a differencing disk.
 func (im *Image) HasParent() bool { return im.params.HasParent }
 
-// Fixed reports a fully provisioned disk: LeaveBlockAllocated set and
-// every payload block FULLY_PRESENT.
+// Fixed reports a fully provisioned disk: LeaveBlockAllocated set.
 func (im *Image) Fixed() bool { return im.fixed }
 
 // Type is "fixed", "dynamic" or "differencing".
