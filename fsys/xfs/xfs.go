@@ -228,6 +228,9 @@ func (f *FS) walk(op, name string) (*inode, error) {
 	if name == "." {
 		return ip, nil
 	}
+	// Directories seen on the way: one met again is a loop (a corrupt
+	// volume), which would make every walker descend forever.
+	seen := map[uint64]bool{ip.ino: true}
 	for _, elem := range strings.Split(name, "/") {
 		if !ip.isDir() {
 			return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
@@ -242,6 +245,12 @@ func (f *FS) walk(op, name string) (*inode, error) {
 		}
 		if ip, err = f.inode(e.ino); err != nil {
 			return nil, &fs.PathError{Op: op, Path: name, Err: err}
+		}
+		if ip.isDir() {
+			if seen[ip.ino] {
+				return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w: directory %d contains itself", ErrFormat, ip.ino)}
+			}
+			seen[ip.ino] = true
 		}
 	}
 	return ip, nil
