@@ -1,0 +1,514 @@
+package extract
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"compress/flate"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+)
+
+// maxStreamRecord is the largest named stream or extended attribute kept
+// as a PAX record; larger streams become entries of their own, named
+// "FILE%3ASTREAM" as grain cp names its side files.
+const maxStreamRecord = 64 << 10
+
+// Tar writes the selection as a PAX tar stream: nanosecond times, long
+// names, symbolic and hard links, Unix modes and owners, extended
+// attributes and NTFS named streams as SCHILY.xattr records (streams as
+// "user.grain.stream.NAME"). Folders come first, then files in the order
+// of their data on the disk, hard links, and the folders again, each with
+// its symbolic links, so that folder times hold when GNU tar or libarchive
+// extracts the stream.
+func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error) {
+	o := *orEmpty(opts)
+	o.Recursive = true
+	var sum Summary
+	p, err := makePlan(src, paths, &o)
+	if err != nil {
+		return sum, err
+	}
+	a := &archiver{src: src, opts: &o, sum: &sum}
+	tw := tar.NewWriter(w)
+	for _, it := range p.failed {
+		a.fail(it, it.err)
+	}
+	// Every folder first, so that extractors create each one from its own
+	// entry (libarchive restores the times of folders it created once
+	// extraction ends).
+	writeDir := func(d *item) error {
+		hdr := a.header(d, tar.TypeDir)
+		hdr.Name += "/"
+		return tw.WriteHeader(hdr)
+	}
+	for _, d := range p.dirs {
+		if err := writeDir(d); err != nil {
+			return sum, err
+		}
+		sum.Dirs++
+	}
+	err = a.eachFile(p.files, func(it *item, r io.Reader) error {
+		hdr := a.header(it, tar.TypeReg)
+		hdr.Size = it.info.Size()
+		big := a.streamRecords(it, hdr)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, r); err != nil {
+			return err
+		}
+		sum.Files++
+		for _, s := range big {
+			if err := a.tarStream(tw, it, s); err != nil {
+				a.fail(it, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return sum, err
+	}
+	for _, h := range p.hardlinks {
+		if h.linkTo.err != nil {
+			a.fail(h, fmt.Errorf("hard link to /%s, which failed", h.linkTo.src))
+			continue
+		}
+		hdr := a.header(h, tar.TypeLink)
+		hdr.Linkname = h.linkTo.rel
+		if err := tw.WriteHeader(hdr); err != nil {
+			return sum, err
+		}
+		sum.HardLinks++
+	}
+	// Then each folder again, parents first, followed by the symbolic
+	// links in it: GNU tar applies a folder's time once the entries that
+	// follow it leave it, and after the links it makes at the end inside
+	// it; so the folders' times hold with both GNU tar and libarchive.
+	linksIn := map[string][]*item{}
+	for _, l := range p.links {
+		linksIn[path.Dir(l.rel)] = append(linksIn[path.Dir(l.rel)], l)
+	}
+	writeLinks := func(ls []*item) error {
+		for _, l := range ls {
+			hdr := a.header(l, tar.TypeSymlink)
+			hdr.Linkname = l.link
+			if err := tw.WriteHeader(hdr); err != nil {
+				return err
+			}
+			sum.Symlinks++
+		}
+		return nil
+	}
+	for _, d := range p.dirs {
+		if err := writeDir(d); err != nil {
+			return sum, err
+		}
+		if err := writeLinks(linksIn[d.rel]); err != nil {
+			return sum, err
+		}
+		delete(linksIn, d.rel)
+	}
+	for _, l := range p.links {
+		if _, ok := linksIn[path.Dir(l.rel)]; ok {
+			if err := writeLinks([]*item{l}); err != nil {
+				return sum, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return sum, err
+	}
+	return a.finish(p)
+}
+
+// Zip writes the selection as a zip file (ZIP64 where sizes need it),
+// deflated, with modification times, Unix modes, and symbolic links as
+// unzip and 7-Zip restore them. Hard links are stored as copies; NTFS
+// named streams, with Streams, as entries "FILE%3ASTREAM".
+func Zip(w io.Writer, src Source, paths []string, opts *Options) (Summary, error) {
+	o := *orEmpty(opts)
+	o.Recursive = true
+	var sum Summary
+	p, err := makePlan(src, paths, &o)
+	if err != nil {
+		return sum, err
+	}
+	a := &archiver{src: src, opts: &o, sum: &sum}
+	zw := zip.NewWriter(w)
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(out, flate.BestSpeed)
+	})
+	for _, it := range p.failed {
+		a.fail(it, it.err)
+	}
+	for _, d := range p.dirs {
+		if _, err := zw.CreateHeader(a.zipHeader(d, d.rel+"/", zip.Store)); err != nil {
+			return sum, err
+		}
+		sum.Dirs++
+	}
+	write := func(it *item, name string, r io.Reader) error {
+		fw, err := zw.CreateHeader(a.zipHeader(it, name, zip.Deflate))
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(fw, r)
+		return err
+	}
+	err = a.eachFile(p.files, func(it *item, r io.Reader) error {
+		if err := write(it, it.rel, r); err != nil {
+			return err
+		}
+		sum.Files++
+		if o.Streams && it.meta != nil {
+			if ss, ok := src.(StreamSource); ok {
+				for _, s := range it.meta.Streams {
+					f, err := ss.OpenStream(it.src, s.Name)
+					if err != nil {
+						a.fail(it, err)
+						continue
+					}
+					err = write(it, it.rel+"%3A"+s.Name, f)
+					f.Close()
+					if err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return sum, err
+	}
+	// Zip has no hard links: the second name gets a copy.
+	for _, h := range p.hardlinks {
+		if h.linkTo.err != nil {
+			a.fail(h, fmt.Errorf("hard link to /%s, which failed", h.linkTo.src))
+			continue
+		}
+		f, err := src.Open(h.linkTo.src)
+		if err != nil {
+			a.fail(h, err)
+			continue
+		}
+		err = write(h, h.rel, f)
+		f.Close()
+		if err != nil {
+			return sum, err
+		}
+		sum.HardLinks++
+	}
+	for _, l := range p.links {
+		hdr := a.zipHeader(l, l.rel, zip.Store)
+		hdr.SetMode(fs.ModeSymlink | 0o777)
+		fw, err := zw.CreateHeader(hdr)
+		if err != nil {
+			return sum, err
+		}
+		if _, err := io.WriteString(fw, l.link); err != nil {
+			return sum, err
+		}
+		sum.Symlinks++
+	}
+	if err := zw.Close(); err != nil {
+		return sum, err
+	}
+	return a.finish(p)
+}
+
+func orEmpty(o *Options) *Options {
+	if o == nil {
+		return &Options{}
+	}
+	return o
+}
+
+type archiver struct {
+	src  Source
+	opts *Options
+	sum  *Summary
+}
+
+func (a *archiver) fail(it *item, err error) {
+	a.sum.Failed++
+	it.err = err
+	if a.opts.Report != nil {
+		a.opts.Report("/"+it.src, err)
+	}
+}
+
+func (a *archiver) finish(p *plan) (Summary, error) {
+	if a.sum.Failed > 0 {
+		return *a.sum, fmt.Errorf("%d of %d entries failed: %w", a.sum.Failed, len(p.dirs)+len(p.files)+len(p.links)+len(p.hardlinks)+len(p.failed), ErrFailed)
+	}
+	return *a.sum, nil
+}
+
+func unixMode(it *item, def fs.FileMode) int64 {
+	if m := it.meta; m != nil && m.UnixMode != 0 {
+		return int64(m.UnixMode & 0o7777)
+	}
+	return int64(def)
+}
+
+func (a *archiver) header(it *item, typ byte) *tar.Header {
+	def := fs.FileMode(0o644)
+	if typ == tar.TypeDir {
+		def = 0o755
+	} else if typ == tar.TypeSymlink {
+		def = 0o777
+	}
+	hdr := &tar.Header{
+		Typeflag: typ, Name: it.rel, Mode: unixMode(it, def), ModTime: it.info.ModTime(),
+		Format: tar.FormatPAX,
+	}
+	if m := it.meta; m != nil {
+		hdr.AccessTime, hdr.ChangeTime = m.Access, m.Change
+		if m.UnixMode != 0 {
+			hdr.Uid, hdr.Gid = int(m.UID), int(m.GID)
+		}
+		for _, x := range m.Xattrs {
+			if len(x.Value) <= maxStreamRecord {
+				if hdr.PAXRecords == nil {
+					hdr.PAXRecords = map[string]string{}
+				}
+				hdr.PAXRecords["SCHILY.xattr."+x.Name] = string(x.Value)
+			}
+		}
+	}
+	return hdr
+}
+
+// streamRecords puts a file's small named streams into its header as
+// PAX records and returns the large ones.
+func (a *archiver) streamRecords(it *item, hdr *tar.Header) []string {
+	if !a.opts.Streams || it.meta == nil {
+		return nil
+	}
+	ss, ok := a.src.(StreamSource)
+	if !ok {
+		return nil
+	}
+	var big []string
+	for _, s := range it.meta.Streams {
+		if s.Size > maxStreamRecord {
+			big = append(big, s.Name)
+			continue
+		}
+		f, err := ss.OpenStream(it.src, s.Name)
+		if err != nil {
+			a.fail(it, err)
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(f, maxStreamRecord+1))
+		f.Close()
+		if err != nil {
+			a.fail(it, err)
+			continue
+		}
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords["SCHILY.xattr.user.grain.stream."+s.Name] = string(data)
+	}
+	return big
+}
+
+func (a *archiver) tarStream(tw *tar.Writer, it *item, name string) error {
+	f, err := a.src.(StreamSource).OpenStream(it.src, name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	hdr := a.header(it, tar.TypeReg)
+	hdr.Name, hdr.Size, hdr.PAXRecords = it.rel+"%3A"+name, st.Size(), nil
+	if err := tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	_, err = io.Copy(tw, f)
+	return err
+}
+
+func (a *archiver) zipHeader(it *item, name string, method uint16) *zip.FileHeader {
+	hdr := &zip.FileHeader{Name: name, Method: method, Modified: it.info.ModTime()}
+	mode := fs.FileMode(unixMode(it, 0o644))
+	if it.info.IsDir() {
+		mode = fs.ModeDir | fs.FileMode(unixMode(it, 0o755))
+	}
+	hdr.SetMode(mode)
+	return hdr
+}
+
+// eachFile hands every file's content to fn in order, reading ahead in a
+// second goroutine so that reading the image and writing the archive
+// overlap. A file that cannot be opened is reported and skipped; one whose
+// read fails midway has had its header written already, so the rest of
+// its declared size reads as zeros and the file is reported as failed. An
+// error from fn (the output) stops everything.
+func (a *archiver) eachFile(files []*item, fn func(it *item, r io.Reader) error) error {
+	const depth = 4
+	pieces := make(chan piece, depth)
+	free := make(chan []byte, depth+1)
+	for range depth + 1 {
+		free <- make([]byte, chunk)
+	}
+	stop := make(chan struct{})
+	defer close(stop)
+	go a.readAhead(files, pieces, free, stop)
+	for p := range pieces {
+		if p.openErr != nil {
+			a.fail(p.it, p.openErr)
+			continue
+		}
+		r := &pieceReader{cur: p, pieces: pieces, free: free, left: p.it.info.Size()}
+		if err := fn(p.it, r); err != nil {
+			return err
+		}
+		r.drain()
+		if r.err != nil {
+			a.fail(p.it, r.err)
+		}
+		a.progress(p.it.info.Size())
+	}
+	return nil
+}
+
+// piece is a run of one file's content read ahead.
+type piece struct {
+	it      *item
+	data    []byte
+	buf     []byte // to give back to the free list
+	err     error  // the read stopped here
+	openErr error  // the file could not be opened: no content follows
+	last    bool
+}
+
+func (a *archiver) readAhead(files []*item, pieces chan<- piece, free chan []byte, stop <-chan struct{}) {
+	defer close(pieces)
+	send := func(p piece) bool {
+		select {
+		case pieces <- p:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	for _, it := range files {
+		f, err := a.src.Open(it.src)
+		if err != nil {
+			if !send(piece{it: it, openErr: err, last: true}) {
+				return
+			}
+			continue
+		}
+		ra, _ := f.(io.ReaderAt)
+		size := it.info.Size()
+		for off := int64(0); ; {
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-stop:
+				f.Close()
+				return
+			}
+			n := int(min(int64(len(buf)), size-off))
+			var rerr error
+			if n > 0 {
+				if ra != nil {
+					n, rerr = ra.ReadAt(buf[:n], off)
+				} else {
+					n, rerr = io.ReadFull(f, buf[:n])
+				}
+				if rerr == io.EOF && off+int64(n) == size {
+					rerr = nil
+				}
+				if rerr == nil && n == 0 {
+					rerr = io.ErrUnexpectedEOF
+				}
+			}
+			off += int64(n)
+			p := piece{it: it, data: buf[:n], buf: buf, err: rerr, last: rerr != nil || off >= size}
+			if !send(p) {
+				f.Close()
+				return
+			}
+			if p.last {
+				break
+			}
+		}
+		f.Close()
+	}
+}
+
+// pieceReader reads one file's pieces; after a failed read it gives zeros
+// up to the size already declared.
+type pieceReader struct {
+	cur    piece
+	pieces <-chan piece
+	free   chan<- []byte
+	left   int64 // bytes still owed to the reader
+	err    error
+}
+
+func (r *pieceReader) Read(p []byte) (int, error) {
+	for len(r.cur.data) == 0 {
+		if r.left == 0 {
+			r.release()
+			return 0, io.EOF
+		}
+		if r.cur.err != nil && r.err == nil {
+			r.err = r.cur.err
+		}
+		if r.cur.last || r.err != nil {
+			r.release()
+			// Zeros for what could not be read.
+			n := int(min(int64(len(p)), r.left))
+			clear(p[:n])
+			r.left -= int64(n)
+			return n, nil
+		}
+		r.release()
+		r.cur = <-r.pieces
+	}
+	n := copy(p, r.cur.data)
+	r.cur.data = r.cur.data[n:]
+	r.left -= int64(n)
+	return n, nil
+}
+
+// release gives the current piece's buffer back.
+func (r *pieceReader) release() {
+	if r.cur.buf != nil {
+		r.free <- r.cur.buf[:cap(r.cur.buf)]
+		r.cur.buf = nil
+	}
+}
+
+// drain takes the rest of the file's pieces off the channel.
+func (r *pieceReader) drain() {
+	for {
+		last := r.cur.last
+		if r.cur.err != nil && r.err == nil {
+			r.err = r.cur.err
+		}
+		r.release()
+		if last {
+			return
+		}
+		r.cur = <-r.pieces
+	}
+}
+
+func (a *archiver) progress(n int64) {
+	a.sum.Bytes += n
+	if a.opts.Progress != nil {
+		a.opts.Progress(n)
+	}
+}

@@ -1,0 +1,103 @@
+package guest_test
+
+import (
+	"compress/gzip"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+
+	"github.com/grainvm/grain/guest"
+	"github.com/grainvm/grain/internal/testutil"
+)
+
+// demoImage decompresses the repository's demo image.
+func demoImage(t *testing.T) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(testutil.RepoRoot(), "testdata", "demo.vhdx.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "demo.vhdx")
+	w, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, zr); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	os.Chmod(out, 0o444)
+	return out
+}
+
+func TestDemoImageIsAnFS(t *testing.T) {
+	path := demoImage(t)
+	unchanged := testutil.Unchanged(t, path)
+	img, err := guest.Open(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if err := fstest.TestFS(img, "p1/EFI/Microsoft/Boot/bootmgfw.efi", "p3/Users/alice/Documents/report.txt", "p2"); err != nil {
+		t.Fatal(err)
+	}
+	// The Microsoft Reserved partition has no file system: an empty
+	// directory, with the reason on the volume.
+	des, err := img.ReadDir("p2")
+	if err != nil || len(des) != 0 {
+		t.Fatalf("p2: %v %v", des, err)
+	}
+	for _, v := range img.Volumes() {
+		if v.Name == "p2" && (v.FS != nil || v.Kind.Note == "") {
+			t.Errorf("p2: FS %v, note %q", v.FS, v.Kind.Note)
+		}
+	}
+	// NTFS and FAT look-ups ignore case.
+	for _, p := range []string{"p3/users/ALICE/documents/Report.TXT", "p1/efi/microsoft/boot/BOOTMGFW.EFI"} {
+		if _, err := fs.Stat(img, p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	img.Close()
+	unchanged()
+}
+
+func TestWalkVisitsEveryFile(t *testing.T) {
+	img, err := guest.Open(demoImage(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	var viaWalkDir, viaWalk []string
+	fs.WalkDir(img, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaWalkDir = append(viaWalkDir, p)
+		return nil
+	})
+	seen := map[string]bool{}
+	if err := img.Walk(".", func(p string, info fs.FileInfo) error {
+		seen[p] = true
+		viaWalk = append(viaWalk, p)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range viaWalkDir {
+		if !seen[p] {
+			t.Errorf("Walk missed %s", p)
+		}
+	}
+	if len(viaWalk) != len(viaWalkDir) {
+		t.Errorf("Walk gave %d paths, WalkDir %d", len(viaWalk), len(viaWalkDir))
+	}
+}

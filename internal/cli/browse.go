@@ -1,0 +1,478 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grainvm/grain/guest"
+)
+
+// treePath turns a user's path ("/p2/Users", "p2\Users", "") into an
+// io/fs path ("p2/Users", ".").
+func treePath(p string) (string, error) {
+	p = strings.ReplaceAll(p, `\`, "/")
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ".", nil
+	}
+	clean := path.Clean(p)
+	if !fs.ValidPath(clean) {
+		return "", usageError{fmt.Errorf("invalid path %q", p)}
+	}
+	return clean, nil
+}
+
+func (a *app) lsCommand() *cobra.Command {
+	var long, recursive, all bool
+	cmd := &cobra.Command{
+		Use:   "ls [-l] [-R] [-a] IMAGE [PATH]",
+		Short: "List a directory of the image (default /: the volumes)",
+		Args:  args(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := ""
+			if len(args) == 2 {
+				p = args[1]
+			}
+			return a.ls(args[0], p, long, recursive, all)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&long, "long", "l", false, "show type, size and modification time")
+	f.BoolVarP(&recursive, "recursive", "R", false, "list subdirectories too")
+	f.BoolVarP(&all, "all", "a", false, "show hidden entries (dot files, hidden and system files)")
+	f.BoolVar(&a.json, "json", false, "print one JSON object per entry")
+	return cmd
+}
+
+func (a *app) ls(image, p string, long, recursive, all bool) error {
+	name, err := treePath(p)
+	if err != nil {
+		return err
+	}
+	img, err := a.openImage(image)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	info, err := img.Stat(name)
+	if err != nil {
+		return err
+	}
+	if !info.IsDir() {
+		return a.printEntry(img, name, info, long)
+	}
+	var failed int
+	err = fs.WalkDir(img, name, func(q string, d fs.DirEntry, err error) error {
+		if err != nil {
+			fmt.Fprintf(a.stderr, "grain: %v\n", err)
+			failed++
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if q == name {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			fmt.Fprintf(a.stderr, "grain: %s: %v\n", q, err)
+			failed++
+			return nil
+		}
+		if !all && hidden(info) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if err := a.printEntry(img, q, info, long); err != nil {
+			return err
+		}
+		if d.IsDir() && !recursive {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("ls: %d entries could not be read", failed)
+	}
+	return nil
+}
+
+func (a *app) printEntry(img *guest.Image, p string, info fs.FileInfo, long bool) error {
+	if a.json {
+		return a.emit(describeEntry(p, info, false))
+	}
+	display := "/" + p
+	if !long {
+		if info.IsDir() {
+			display += "/"
+		}
+		_, err := fmt.Fprintln(a.stdout, display)
+		return err
+	}
+	line := fmt.Sprintf("%-11s %12d %s %s", info.Mode().String(), info.Size(), info.ModTime().UTC().Format("2006-01-02 15:04:05"), display)
+	if info.Mode()&fs.ModeSymlink != 0 {
+		if t, err := img.ReadLink(p); err == nil {
+			line += " -> " + t
+		}
+	}
+	_, err := fmt.Fprintln(a.stdout, line)
+	return err
+}
+
+func (a *app) statCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "stat IMAGE PATH",
+		Short: "Show everything grain knows about a file",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.stat(args[0], args[1])
+		},
+	}
+	cmd.Flags().BoolVar(&a.json, "json", false, "print one JSON object")
+	return cmd
+}
+
+func (a *app) stat(image, p string) error {
+	name, err := treePath(p)
+	if err != nil {
+		return err
+	}
+	img, err := a.openImage(image)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	info, err := img.Lstat(name)
+	if err != nil {
+		return err
+	}
+	j := describeEntry(name, info, true)
+	if a.json {
+		return a.emit(j)
+	}
+	w := a.stdout
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(w, "%-12s %s\n", k+":", v)
+		}
+	}
+	row("path", j.Path)
+	row("type", j.Type)
+	row("size", fmt.Sprintf("%d", j.Size))
+	if j.Allocated > 0 {
+		row("allocated", fmt.Sprintf("%d", j.Allocated))
+	}
+	row("mode", j.Mode)
+	row("unix mode", j.UnixMode)
+	if j.UID != nil {
+		row("owner", fmt.Sprintf("uid %d, gid %d", *j.UID, *j.GID))
+	}
+	row("attributes", strings.Join(j.Attributes, ", "))
+	row("created", j.Created)
+	row("modified", j.Modified)
+	row("accessed", j.Accessed)
+	row("changed", j.Changed)
+	if j.Inode != 0 {
+		row("inode", fmt.Sprintf("%d (generation %d)", j.Inode, j.Generation))
+	}
+	if j.Nlink != 0 {
+		row("links", fmt.Sprintf("%d", j.Nlink))
+	}
+	if j.Rdev != 0 {
+		row("device", fmt.Sprintf("%d, %d", j.Rdev>>8&0xfff, j.Rdev&0xff|(j.Rdev>>12)&0xfff00))
+	}
+	row("target", j.Target)
+	row("reparse tag", j.ReparseTag)
+	row("special", j.Special)
+	if j.Compressed {
+		row("compressed", "yes")
+	}
+	for _, s := range j.Streams {
+		row("stream", fmt.Sprintf("%s (%d bytes)", s.Name, s.Size))
+	}
+	for _, k := range sortedKeys(j.Xattrs) {
+		row("xattr", k+" = "+j.Xattrs[k])
+	}
+	if j.Extents > 0 {
+		row("extents", fmt.Sprintf("%d", j.Extents))
+	}
+	for _, k := range sortedKeys(j.Extra) {
+		row(k, j.Extra[k])
+	}
+	return nil
+}
+
+func (a *app) catCommand() *cobra.Command {
+	var stream string
+	cmd := &cobra.Command{
+		Use:   "cat IMAGE PATH",
+		Short: "Write a file's contents (or a named data stream) to standard output",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.cat(args[0], args[1], stream)
+		},
+	}
+	cmd.Flags().StringVar(&stream, "stream", "", "read this named data stream (NTFS alternate data stream)")
+	return cmd
+}
+
+func (a *app) cat(image, p, stream string) error {
+	name, err := treePath(p)
+	if err != nil {
+		return err
+	}
+	img, err := a.openImage(image)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	var f fs.File
+	if stream != "" {
+		f, err = img.OpenStream(name, stream)
+	} else {
+		f, err = img.Open(name)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return fmt.Errorf("cat: /%s is a directory", name)
+	}
+	// A large buffer: reading is limited by the storage, not by syscalls.
+	buf := make([]byte, 1<<20)
+	if _, err := io.CopyBuffer(onlyWriter{a.stdout}, onlyReader{f}, buf); err != nil {
+		return fmt.Errorf("cat: /%s: %w", name, err)
+	}
+	return nil
+}
+
+// onlyReader and onlyWriter hide ReadFrom/WriteTo so CopyBuffer uses the
+// buffer it is given.
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
+
+func (a *app) findCommand() *cobra.Command {
+	var q findQuery
+	var types, size, newer, older string
+	cmd := &cobra.Command{
+		Use:   "find IMAGE [PATH]",
+		Short: "Search the image by name, type, size and time",
+		Long: `find lists every file below PATH (default: the whole image) that matches
+all the conditions given. --size takes [+|-]N[K|M|G|T] (+ larger than,
+- smaller than, bare: exactly); --newer and --older take a date
+(2006-01-02), a time (2006-01-02T15:04:05Z) or an age (90m, 36h, 7d).`,
+		Args: args(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := q.parse(types, size, newer, older, time.Now()); err != nil {
+				return usageError{err}
+			}
+			p := ""
+			if len(args) == 2 {
+				p = args[1]
+			}
+			return a.find(args[0], p, &q)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.name, "name", "", "file name matches this glob (case-sensitive)")
+	f.StringVar(&q.iname, "iname", "", "file name matches this glob, ignoring case")
+	f.StringVar(&types, "type", "", "types to list: f (file), d (directory), l (link), comma-separated")
+	f.StringVar(&size, "size", "", "size condition, [+|-]N[K|M|G|T]")
+	f.StringVar(&newer, "newer", "", "modified after this time")
+	f.StringVar(&older, "older", "", "modified before this time")
+	f.BoolVar(&a.json, "json", false, "print one JSON object per match, with all metadata")
+	return cmd
+}
+
+type findQuery struct {
+	name, iname  string
+	types        map[string]bool
+	sizeOp       byte // '+', '-', '='
+	size         int64
+	newer, older time.Time
+}
+
+func (q *findQuery) parse(types, size, newer, older string, now time.Time) error {
+	if q.name != "" {
+		if _, err := path.Match(q.name, ""); err != nil {
+			return fmt.Errorf("--name: %w", err)
+		}
+	}
+	if q.iname != "" {
+		q.iname = strings.ToLower(q.iname)
+		if _, err := path.Match(q.iname, ""); err != nil {
+			return fmt.Errorf("--iname: %w", err)
+		}
+	}
+	if types != "" {
+		q.types = map[string]bool{}
+		for _, t := range strings.Split(types, ",") {
+			switch strings.TrimSpace(t) {
+			case "f":
+				q.types["file"] = true
+			case "d":
+				q.types["dir"] = true
+			case "l":
+				q.types["symlink"] = true
+			default:
+				return fmt.Errorf("--type: unknown type %q (use f, d, l)", t)
+			}
+		}
+	}
+	if size != "" {
+		q.sizeOp = '='
+		if size[0] == '+' || size[0] == '-' {
+			q.sizeOp, size = size[0], size[1:]
+		}
+		n, err := parseSize(size)
+		if err != nil {
+			return fmt.Errorf("--size: %w", err)
+		}
+		q.size = n
+	}
+	var err error
+	if q.newer, err = parseWhen(newer, now); err != nil {
+		return fmt.Errorf("--newer: %w", err)
+	}
+	if q.older, err = parseWhen(older, now); err != nil {
+		return fmt.Errorf("--older: %w", err)
+	}
+	return nil
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	if s != "" {
+		switch strings.ToUpper(s[len(s)-1:]) {
+		case "K":
+			mult = 1 << 10
+		case "M":
+			mult = 1 << 20
+		case "G":
+			mult = 1 << 30
+		case "T":
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n * mult, nil
+}
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	if strings.HasSuffix(s, "d") {
+		if n, err := strconv.Atoi(strings.TrimSuffix(s, "d")); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("not a time or age: %q", s)
+}
+
+func (q *findQuery) match(info fs.FileInfo) bool {
+	name := info.Name()
+	if q.name != "" {
+		if ok, _ := path.Match(q.name, name); !ok {
+			return false
+		}
+	}
+	if q.iname != "" {
+		if ok, _ := path.Match(q.iname, strings.ToLower(name)); !ok {
+			return false
+		}
+	}
+	if q.types != nil && !q.types[fileType(info.Mode())] {
+		return false
+	}
+	if q.sizeOp != 0 {
+		s := info.Size()
+		switch q.sizeOp {
+		case '+':
+			if s <= q.size {
+				return false
+			}
+		case '-':
+			if s >= q.size {
+				return false
+			}
+		default:
+			if s != q.size {
+				return false
+			}
+		}
+	}
+	mt := info.ModTime()
+	if !q.newer.IsZero() && !mt.After(q.newer) {
+		return false
+	}
+	if !q.older.IsZero() && !mt.Before(q.older) {
+		return false
+	}
+	return true
+}
+
+func (a *app) find(image, p string, q *findQuery) error {
+	root, err := treePath(p)
+	if err != nil {
+		return err
+	}
+	img, err := a.openImage(image)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	var matches []string
+	err = img.Walk(root, func(fp string, info fs.FileInfo) error {
+		if fp == "." || !q.match(info) {
+			return nil
+		}
+		if a.json {
+			return a.emit(describeEntry(fp, info, false))
+		}
+		matches = append(matches, "/"+fp)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !a.json {
+		// Walk order depends on the driver: sort for people.
+		sort.Strings(matches)
+		for _, m := range matches {
+			if _, err := fmt.Fprintln(a.stdout, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,155 @@
+// Package cli is grain's command line: cobra commands over the guest,
+// vdisk and fsys packages, with human and --json output.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/grainvm/grain/guest"
+	"github.com/grainvm/grain/vdisk"
+)
+
+// usageError marks a misuse of the command line (exit status 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// app holds one invocation's streams and common flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	parentDirs    []string
+	ignoreLinkage bool
+	ignoreLog     bool
+	progress      string
+	json          bool
+}
+
+// Main runs grain with args and returns the exit status: 0, 1 for errors,
+// 2 for misuse of the command line.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.Execute()
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "grain: %s\n", strings.TrimPrefix(err.Error(), "grain: "))
+	var ue usageError
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		return 2
+	}
+	return 1
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "grain",
+		Short: "Read the files inside virtual machine disk images, read-only",
+		Long: `grain reads VHD, VHDX and raw disk images and whole differencing chains
+(.avhdx/.avhd checkpoints), their partitions, volumes and file systems,
+read-only and in user space: no mount, no root, no Windows.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	pf := root.PersistentFlags()
+	pf.StringArrayVar(&a.parentDirs, "parent-dir", nil, "folder to search for parent images (repeatable)")
+	pf.BoolVar(&a.ignoreLinkage, "ignore-linkage", false, "use a parent image even if its ID does not match the child's record")
+	pf.BoolVar(&a.ignoreLog, "ignore-log", false, "read VHDX files without replaying a dirty log (the view may be inconsistent)")
+	pf.StringVar(&a.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	root.AddCommand(
+		a.infoCommand(),
+		a.convertCommand(),
+		a.lsCommand(),
+		a.statCommand(),
+		a.catCommand(),
+		a.findCommand(),
+		a.chainCommand(),
+		a.cpCommand(),
+		a.tarCommand(),
+	)
+	return root
+}
+
+// args checks the number of positional arguments as a usage error.
+func args(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < min || (max >= 0 && len(args) > max) {
+			return usageError{fmt.Errorf("%s: wrong number of arguments; usage: %s", cmd.Name(), cmd.UseLine())}
+		}
+		return nil
+	}
+}
+
+func (a *app) vdiskOptions() *vdisk.Options {
+	return &vdisk.Options{ParentDirs: a.parentDirs, IgnoreLinkage: a.ignoreLinkage, IgnoreLog: a.ignoreLog}
+}
+
+func (a *app) openImage(path string) (*guest.Image, error) {
+	return guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
+}
+
+// emit writes one JSON object on one line.
+func (a *app) emit(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = a.stdout.Write(b)
+	return err
+}
+
+// isTerminal reports whether f is a character device (a terminal).
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := file.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// showProgress decides on a progress bar for a long job.
+func (a *app) showProgress() (bool, error) {
+	switch a.progress {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+		return isTerminal(a.stderr), nil
+	}
+	return false, usageError{fmt.Errorf("--progress must be auto, always or never, not %q", a.progress)}
+}
+
+// humanBytes prints a size the way administrators read them.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	v := float64(n) / float64(div)
+	s := fmt.Sprintf("%.1f", v)
+	s = strings.TrimSuffix(s, ".0")
+	return s + " " + "KMGTPE"[exp:exp+1] + "iB"
+}
