@@ -31,7 +31,7 @@ const (
 	dirEntrySize = 32
 	// maxDirSize is the largest directory the specification allows:
 	// 65,536 entries of 32 bytes.
-	maxDirSize = 65536 * dirEntrySize
+	maxDirSize    = 65536 * dirEntrySize
 	lastLongEntry = 0x40
 )
 
