@@ -337,9 +337,9 @@ func (rootInfo) Sys() any           { return nil }
 // volumeInfo describes a volume's directory.
 type volumeInfo struct{ v *Volume }
 
-func (i volumeInfo) Name() string       { return i.v.Name }
-func (i volumeInfo) Size() int64        { return 0 }
-func (i volumeInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o555 }
+func (i volumeInfo) Name() string      { return i.v.Name }
+func (i volumeInfo) Size() int64       { return 0 }
+func (i volumeInfo) Mode() fs.FileMode { return fs.ModeDir | 0o555 }
 func (i volumeInfo) ModTime() time.Time {
 	if i.v.FS != nil {
 		if fi, err := i.v.FS.Stat("."); err == nil {
@@ -348,8 +348,8 @@ func (i volumeInfo) ModTime() time.Time {
 	}
 	return time.Time{}
 }
-func (i volumeInfo) IsDir() bool        { return true }
-func (i volumeInfo) Sys() any           { return i.v }
+func (i volumeInfo) IsDir() bool { return true }
+func (i volumeInfo) Sys() any    { return i.v }
 
 // volumeRoot is a volume's root directory opened through its driver,
 // named as the volume.
