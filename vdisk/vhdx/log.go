@@ -423,12 +423,24 @@ func replayLog(r io.ReaderAt, size int64, h Header) (*overlay, LogState, []strin
 	if head.LastFileOffset > maxLogFileOffset {
 		return nil, st, nil, errf("log: head entry's LastFileOffset 0x%x beyond any file", head.LastFileOffset)
 	}
+	ov, n := buildOverlay(ring, seq)
+	st.Bytes = n
+	ov.end = max(ov.end, int64(head.LastFileOffset))
+	ov.finish()
+	st.Replayed = true
+	return ov, st, warn, nil
+}
+
+// buildOverlay applies the descriptors of seq, in order, to a new overlay
+// and returns it with the number of bytes written.
+func buildOverlay(ring *logRing, seq []*logEntry) (*overlay, int64) {
 	ov := newOverlay()
+	var n int64
 	for _, e := range seq {
 		for _, d := range e.descs {
 			if d.zero {
 				ov.writeZero(int64(d.fileOffset), int64(d.fileOffset+d.zeroLength))
-				st.Bytes += int64(d.zeroLength)
+				n += int64(d.zeroLength)
 				continue
 			}
 			b := make([]byte, logSectorSize)
@@ -436,11 +448,8 @@ func replayLog(r io.ReaderAt, size int64, h Header) (*overlay, LogState, []strin
 			copy(b[8:4092], ring.buf[d.dataPos+8:d.dataPos+4092])
 			copy(b[4092:], d.trailing[:])
 			ov.writeData(int64(d.fileOffset), b)
-			st.Bytes += logSectorSize
+			n += logSectorSize
 		}
 	}
-	ov.end = max(ov.end, int64(head.LastFileOffset))
-	ov.finish()
-	st.Replayed = true
-	return ov, st, warn, nil
+	return ov, n
 }
