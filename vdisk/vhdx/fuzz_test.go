@@ -144,7 +144,7 @@ func fuzzBases(f *testing.F) [][]byte {
 		}
 		out = append(out, b)
 	}
-	w := []vhdxtest.Write{{Offset: 512, Data: bytes.Repeat([]byte{7}, 4096)}, {Offset: 3 << 20, Data: bytes.Repeat([]byte{9}, 1 << 20)}}
+	w := []vhdxtest.Write{{Offset: 512, Data: bytes.Repeat([]byte{7}, 4096)}, {Offset: 3 << 20, Data: bytes.Repeat([]byte{9}, 1<<20)}}
 	dyn := filepath.Join(dir, "dyn.vhdx")
 	lay, err := vhdxtest.Build(dyn, vhdxtest.Spec{VirtualSize: 5 << 20, LogicalSectorSize: 512, BlockSize: 1 << 20, Writes: w})
 	if err != nil {
