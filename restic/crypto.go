@@ -180,9 +180,12 @@ func (k *Key) Open(dst, sealed []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Copy first (dst may share storage with sealed), then decrypt in place.
+	var ivc [ivSize]byte
+	copy(ivc[:], iv)
 	start := len(dst)
-	dst = append(dst, make([]byte, len(ct))...)
-	cipher.NewCTR(block, iv).XORKeyStream(dst[start:], ct)
+	dst = append(dst, ct...)
+	cipher.NewCTR(block, ivc[:]).XORKeyStream(dst[start:], dst[start:])
 	return dst, nil
 }
 

@@ -7,12 +7,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -231,4 +235,227 @@ func TestResticInitGrainWrites(t *testing.T) {
 			})
 		}
 	}
+}
+
+// walkGrain reads a snapshot's trees with grain: path → node, and file
+// contents through LoadBlob.
+func walkGrain(t *testing.T, r *Repository, tree ID, prefix string, nodes map[string]*Node, contents map[string][]byte) {
+	t.Helper()
+	ctx := context.Background()
+	tr, err := r.LoadTree(ctx, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tr.Nodes {
+		p := prefix + "/" + n.Name
+		nodes[p] = n
+		switch n.Type {
+		case "dir":
+			if n.Subtree == nil {
+				t.Fatalf("%s: dir without subtree", p)
+			}
+			walkGrain(t, r, *n.Subtree, p, nodes, contents)
+		case "file":
+			var data []byte
+			for _, id := range n.Content {
+				b, err := r.LoadBlob(ctx, DataBlob, id, nil)
+				if err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				data = append(data, b...)
+			}
+			contents[p] = data
+		}
+	}
+}
+
+// TestGrainInitResticBackup: grain makes the repository, restic checks it
+// and backs up into it, grain reads restic's snapshot back.
+func TestGrainInitResticBackup(t *testing.T) {
+	src := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := make([]byte, 1<<20+777)
+	for i := range big {
+		big[i] = byte(rng.Uint32() % 7) // compressible but not trivially
+	}
+	want := map[string][]byte{"a.txt": []byte("alpha\n"), "sub/big.bin": big, "sub/empty": {}, "ü név": []byte("unicode\n")}
+	for p, b := range want {
+		fp := filepath.Join(src, filepath.FromSlash(p))
+		os.MkdirAll(filepath.Dir(fp), 0o755)
+		if err := os.WriteFile(fp, b, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a.txt", filepath.Join(src, "ln")); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2020, 1, 2, 3, 4, 5, 600000000, time.UTC)
+	os.Chtimes(filepath.Join(src, "a.txt"), mt, mt)
+
+	for _, bin := range resticBins(t) {
+		for _, v := range []int{1, 2} {
+			t.Run(bin.name+"/v"+strconv.Itoa(v), func(t *testing.T) {
+				_, repo := grainInit(t, v)
+				runRestic(t, bin, repo, false, "check", "--read-data")
+				runRestic(t, bin, repo, false, "backup", "--host", "h", src)
+				r := grainOpen(t, repo)
+				if err := r.LoadIndex(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				sns, err := r.ListSnapshots(context.Background())
+				if err != nil || len(sns) != 1 {
+					t.Fatalf("ListSnapshots: %d, %v", len(sns), err)
+				}
+				if sns[0].Hostname != "h" || len(sns[0].Paths) != 1 || sns[0].Paths[0] != src {
+					t.Errorf("snapshot %+v", sns[0])
+				}
+				nodes, contents := map[string]*Node{}, map[string][]byte{}
+				walkGrain(t, r, *sns[0].Tree, "", nodes, contents)
+				for p, b := range want {
+					got, ok := contents[src+"/"+p]
+					if !ok || !bytes.Equal(got, b) {
+						t.Errorf("%s: %d bytes (found %v), want %d", p, len(got), ok, len(b))
+					}
+					if n := nodes[src+"/"+p]; n == nil || n.Mode != 0o640 || n.Size != uint64(len(b)) {
+						t.Errorf("%s: node %+v", p, n)
+					}
+				}
+				if n := nodes[src+"/ln"]; n == nil || n.Type != "symlink" || n.LinkTarget != "a.txt" {
+					t.Errorf("symlink node %+v", n)
+				}
+				if n := nodes[src+"/a.txt"]; n == nil || !n.ModTime.Equal(mt) {
+					t.Errorf("a.txt mtime: %+v", n)
+				}
+				// grain adds a second snapshot on top; restic must still agree.
+				id, sn := writeTestSnapshot(t, r)
+				runRestic(t, bin, repo, false, "check", "--read-data")
+				out, _ := runRestic(t, bin, repo, false, "cat", "snapshot", id.String())
+				var got Snapshot
+				if err := json.Unmarshal([]byte(out), &got); err != nil || !got.Tree.IsNull() && *got.Tree != *sn.Tree {
+					t.Errorf("cat snapshot: %v %s", err, out)
+				}
+			})
+		}
+	}
+}
+
+// TestLocksRestic: grain's exclusive lock stops restic, restic's lock
+// (held by a backup reading stdin) stops grain's exclusive lock.
+func TestLocksRestic(t *testing.T) {
+	ctx := context.Background()
+	for _, bin := range resticBins(t) {
+		t.Run(bin.name, func(t *testing.T) {
+			r, repo := grainInit(t, 2)
+			l, err := r.Lock(ctx, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, stderr := runRestic(t, bin, repo, true, "backup", "--stdin", "--stdin-filename", "x")
+			if !strings.Contains(stderr, "already locked") {
+				t.Errorf("restic under grain's lock: %s", stderr)
+			}
+			if err := l.Unlock(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			cmd := exec.Command(bin.path, "--no-cache", "-r", repo, "backup", "--stdin", "--stdin-filename", "x")
+			cmd.Env = append(os.Environ(), "RESTIC_PASSWORD="+testPassword, "HOME="+t.TempDir())
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			defer stdin.Close()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				n := 0
+				r.List(ctx, LockFile, func(ID, int64) error { n++; return nil })
+				if n > 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("restic made no lock file")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if _, err := r.Lock(ctx, true); !errors.Is(err, ErrLocked) {
+				t.Errorf("grain exclusive lock under restic's lock: %v", err)
+			}
+			l2, err := r.Lock(ctx, false)
+			if err != nil {
+				t.Errorf("grain non-exclusive lock beside restic's: %v", err)
+			} else {
+				l2.Unlock(ctx)
+			}
+			stdin.Write([]byte("data\n"))
+			stdin.Close()
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("restic backup: %v", err)
+			}
+		})
+	}
+}
+
+// TestConcurrentSaveBlob saves overlapping blobs from several goroutines
+// into small packs; every blob is stored once and restic's check agrees.
+func TestConcurrentSaveBlob(t *testing.T) {
+	bins := resticBins(t)
+	ctx := context.Background()
+	r, repo := grainInit(t, 2)
+	r.SetPackSize(64 << 10)
+	blob := func(i int) []byte {
+		b := make([]byte, 10000+i)
+		rng := rand.New(rand.NewPCG(uint64(i), 9))
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var wg sync.WaitGroup
+	var newCount atomic.Int64
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 60; i++ {
+				_, isNew, err := r.SaveBlob(ctx, DataBlob, blob(i))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if isNew {
+					newCount.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if newCount.Load() != 60 {
+		t.Errorf("%d blobs reported new, want 60", newCount.Load())
+	}
+	r2 := grainOpen(t, repo)
+	if err := r2.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r2.Index().Len() != 60 || r2.Index().Packs() < 2 {
+		t.Errorf("index: %d blobs in %d packs", r2.Index().Len(), r2.Index().Packs())
+	}
+	for i := 0; i < 60; i++ {
+		b, err := r2.LoadBlob(ctx, DataBlob, Hash(blob(i)), nil)
+		if err != nil || !bytes.Equal(b, blob(i)) {
+			t.Fatalf("blob %d: %v", i, err)
+		}
+	}
+	runRestic(t, bins[0], repo, false, "check", "--read-data")
 }

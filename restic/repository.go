@@ -374,13 +374,10 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 // written.
 func (r *Repository) HasBlob(t BlobType, id ID) bool {
 	h := BlobHandle{ID: id, Type: t}
-	if r.idx.Has(h) {
-		return true
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_, ok := r.pending[h]
-	return ok
+	return ok || r.idx.Has(h)
 }
 
 // SaveBlob stores a blob unless the repository has it already; it
@@ -400,7 +397,9 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 		return id, false, nil
 	}
 	r.mu.Lock()
-	if _, ok := r.pending[h]; ok {
+	// A pack's blobs enter the index before they leave pending, so
+	// checking both under the lock sees every saved blob.
+	if _, ok := r.pending[h]; ok || r.idx.Has(h) {
 		r.mu.Unlock()
 		return id, false, nil
 	}
