@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/grainvm/grain/vdisk/extent"
 	"github.com/grainvm/grain/vdisk/vhd"
 	"github.com/grainvm/grain/vdisk/vhd/vhdtest"
+	"github.com/grainvm/grain/vdisk/vhdx/vhdxtest"
 )
 
 const mib = 1 << 20
@@ -307,5 +309,86 @@ func TestSamplesMatchQemu(t *testing.T) {
 		if want := testutil.FileSHA256(t, raw); got != want {
 			t.Errorf("%s: sha256 %s, qemu-img reads %s", s.name, got, want)
 		}
+	}
+}
+
+// TestVHDXChainOverQemuBase reads AVHDX checkpoints (crafted from the
+// specification) over a VHDX base made by qemu-img, with 4 KiB-aligned and
+// sector-sized writes that leave blocks partially present.
+func TestVHDXChainOverQemuBase(t *testing.T) {
+	_, base := qemuBase(t)
+	dir := t.TempDir()
+	raw := filepath.Join(dir, "base.raw")
+	if err := os.WriteFile(raw, base, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parent := filepath.Join(dir, "base.vhdx")
+	testutil.Run(t, "qemu-img", "convert", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic,block_size=1M", raw, parent)
+	size := int64(len(base))
+	want := base
+	for i, spots := range [][][2]int64{
+		{{0, 4096}, {5*mib + 512, 512}, {2*mib - 512, 1024}},
+		{{512, 512}, {7 * mib, mib}},
+	} {
+		var ws []vhdxtest.Write
+		for _, w := range randomWrites(t, spots...) {
+			ws = append(ws, vhdxtest.Write{Offset: w.Offset, Data: w.Data})
+			want = vhdtest.Overlay(want, size, []vhdtest.Write{w})
+		}
+		l, err := vdisk.OpenLayer(parent, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child := filepath.Join(dir, fmt.Sprintf("vm_%d.avhdx", i))
+		if err := vhdxtest.WriteDifferencing(child, parent, l.ID, size, 512, 2*mib, ws); err != nil {
+			t.Fatal(err)
+		}
+		parent = child
+	}
+	d, err := vdisk.Open(parent, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if len(d.Layers()) != 3 || d.Layers()[0].Format != "vhdx" || d.Layers()[0].Type != "differencing" {
+		t.Fatalf("layers: %+v", d.Layers())
+	}
+	if got := readAll(t, d); !bytes.Equal(got, want) {
+		t.Fatalf("differs at %d", firstDiff(got, want))
+	}
+	// The flattened map says Data exactly where some layer holds data
+	// (no layer here declares zeros), sector by sector.
+	held := make([]bool, size/512)
+	for _, l := range d.Layers() {
+		exts, err := l.Extents(nil, 0, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range exts {
+			if e.State == extent.Data {
+				for s := e.Offset / 512; s < e.End()/512; s++ {
+					held[s] = true
+				}
+			}
+		}
+	}
+	exts, err := d.Extents(nil, 0, d.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos int64
+	for _, e := range exts {
+		if e.Offset != pos {
+			t.Fatalf("flattened extents leave a gap at %d", pos)
+		}
+		for s := e.Offset / 512; s < e.End()/512; s++ {
+			if held[s] != (e.State == extent.Data) {
+				t.Fatalf("sector %d: flattened state %v, layers hold data: %v", s, e.State, held[s])
+			}
+		}
+		pos = e.End()
+	}
+	if pos != size {
+		t.Fatalf("flattened extents end at %d of %d", pos, size)
 	}
 }

@@ -33,6 +33,10 @@ func (a *app) convert(src, dst string) error {
 	if err != nil {
 		return err
 	}
+	src, err = a.imagePath(src)
+	if err != nil {
+		return err
+	}
 	d, err := vdisk.Open(src, a.vdiskOptions())
 	if err != nil {
 		return err

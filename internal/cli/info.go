@@ -80,9 +80,13 @@ describes the layers it could read, and says which paths it tried.`,
 	return cmd
 }
 
-func (a *app) info(path string) error {
+func (a *app) info(arg string) error {
+	path, err := a.imagePath(arg)
+	if err != nil {
+		return err
+	}
 	out := infoJSON{Image: path}
-	img, err := a.openImage(path)
+	img, err := guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
 	var chainErr error
 	if err != nil {
 		if !errors.Is(err, vdisk.ErrParentNotFound) && !errors.Is(err, vdisk.ErrLinkage) {

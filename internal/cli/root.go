@@ -32,6 +32,8 @@ type app struct {
 	ignoreLog     bool
 	progress      string
 	json          bool
+	vm            string
+	vmDisk        int
 }
 
 // Main runs grain with args and returns the exit status: 0, 1 for errors,
@@ -71,6 +73,8 @@ read-only and in user space: no mount, no root, no Windows.`,
 	pf.BoolVar(&a.ignoreLinkage, "ignore-linkage", false, "use a parent image even if its ID does not match the child's record")
 	pf.BoolVar(&a.ignoreLog, "ignore-log", false, "read VHDX files without replaying a dirty log (the view may be inconsistent)")
 	pf.StringVar(&a.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
+	pf.StringVar(&a.vm, "vm", "", "the Hyper-V VM (name or ID) whose disk to read; IMAGE is then a folder holding its configuration")
+	pf.IntVar(&a.vmDisk, "disk", 0, "with --vm: which of the VM's hard disks (0 is the first, as grain vms numbers them)")
 	root.AddCommand(
 		a.infoCommand(),
 		a.convertCommand(),
@@ -81,6 +85,7 @@ read-only and in user space: no mount, no root, no Windows.`,
 		a.chainCommand(),
 		a.cpCommand(),
 		a.tarCommand(),
+		a.vmsCommand(),
 	)
 	return root
 }
@@ -99,7 +104,11 @@ func (a *app) vdiskOptions() *vdisk.Options {
 	return &vdisk.Options{ParentDirs: a.parentDirs, IgnoreLinkage: a.ignoreLinkage, IgnoreLog: a.ignoreLog}
 }
 
-func (a *app) openImage(path string) (*guest.Image, error) {
+func (a *app) openImage(arg string) (*guest.Image, error) {
+	path, err := a.imagePath(arg)
+	if err != nil {
+		return nil, err
+	}
 	return guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
 }
 
