@@ -46,7 +46,7 @@ func exercise(v *FS) int {
 			return nil
 		}
 		n++
-		if n > 5000 {
+		if n > 1000 {
 			return fs.SkipAll
 		}
 		info, err := v.Lstat(p)
@@ -63,7 +63,7 @@ func exercise(v *FS) int {
 			if err != nil {
 				return nil
 			}
-			io.Copy(io.Discard, io.LimitReader(f.(io.Reader), 4<<20))
+			io.Copy(io.Discard, io.LimitReader(f.(io.Reader), 256<<10))
 			f.Close()
 		}
 		return nil
