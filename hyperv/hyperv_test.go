@@ -2,6 +2,7 @@ package hyperv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -518,6 +519,55 @@ func TestGUIDAndNames(t *testing.T) {
 	} {
 		if got := windowsBase(p); got != want {
 			t.Errorf("windowsBase(%q) = %q, want %q", p, got, want)
+		}
+	}
+}
+
+// TestBuiltVMCX round-trips the sample's tree through the test encoder,
+// once with strings held in file objects, and checks deep nesting.
+func TestBuiltVMCX(t *testing.T) {
+	b := sampleBytes(t, "test.vmcx")
+	want, err := ReadVMCX(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _, _ := readVMCXTree(bytes.NewReader(b), int64(len(b)), true)
+	for _, big := range []int{0, 100} {
+		c := buildVMCX(root, big)
+		got, err := ReadVMCX(bytes.NewReader(c), int64(len(c)))
+		if err != nil {
+			t.Fatalf("file objects from %d bytes: %v", big, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("file objects from %d bytes: got %+v", big, got)
+		}
+		e := expandFuzz(compactFuzz(c))
+		if got, err := ReadVMCX(bytes.NewReader(e), int64(len(e))); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("compact form: %+v, %v", got, err)
+		}
+	}
+	// A file object value larger than its object: refused.
+	c := buildVMCX(root, 100)
+	n := binary.LittleEndian.Uint32(c[objectTableOffset+4:])
+	e := c[objectTableOffset+objectTableHdrSize+objectEntrySize:]
+	binary.LittleEndian.PutUint32(e[13:], 2)
+	fixCRC(e[:objectEntrySize], 1)
+	if _, err := ReadVMCX(bytes.NewReader(c), int64(len(c))); n < 2 || !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "file object") {
+		t.Errorf("short file object: %v", err)
+	}
+	// Nesting: 64 levels are read, 66 are refused.
+	for depth, ok := range map[int]bool{60: true, 66: false} {
+		top := &node{kind: kindNode}
+		n := top
+		for range depth {
+			c := &node{name: "k", kind: kindNode}
+			n.children = append(n.children, c)
+			n = c
+		}
+		c := buildVMCX(top, 0)
+		_, _, err := readVMCXTree(bytes.NewReader(c), int64(len(c)), true)
+		if (err == nil) != ok {
+			t.Errorf("depth %d: %v", depth, err)
 		}
 	}
 }

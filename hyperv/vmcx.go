@@ -192,6 +192,8 @@ func (v *vmcxReader) readKeys(objects []objectTableEntry) (*node, error) {
 		off  uint64
 	}
 	tables := map[uint16]table{}
+	seen := map[uint64]bool{}
+	var idxs []int
 	var total int64
 	for _, e := range objects {
 		if e.Type != objKeyTable {
@@ -203,8 +205,15 @@ func (v *vmcxReader) readKeys(objects []objectTableEntry) (*node, error) {
 		if e.Offset > math.MaxInt64 {
 			return nil, fmt.Errorf("hyperv: vmcx: key table offset 0x%x beyond end of file: %w", e.Offset, ErrFormat)
 		}
-		if total += int64(e.Size); total > maxKeyTableBytes {
-			return nil, fmt.Errorf("hyperv: vmcx: key tables larger than %d bytes in all: %w", maxKeyTableBytes, ErrFormat)
+		if seen[e.Offset] {
+			continue
+		}
+		seen[e.Offset] = true
+		// Key tables do not overlap, so together they fit in the file: this
+		// keeps a hostile object table from making the reader parse the
+		// same bytes many times over.
+		if total += int64(e.Size); total > maxKeyTableBytes || total > v.size {
+			return nil, fmt.Errorf("hyperv: vmcx: key tables larger than the file in all (0x%x bytes): %w", total, ErrFormat)
 		}
 		b, err := v.readAt("key table", int64(e.Offset), int(e.Size))
 		if err != nil {
@@ -220,8 +229,12 @@ func (v *vmcxReader) readKeys(objects []objectTableEntry) (*node, error) {
 		if h.Index == 0 {
 			return nil, fmt.Errorf("hyperv: vmcx: key table at 0x%x: index 0 (reserved for the root): %w", e.Offset, ErrFormat)
 		}
-		if old, ok := tables[h.Index]; ok && old.hdr.SequenceNumber >= h.SequenceNumber {
+		old, ok := tables[h.Index]
+		if ok && old.hdr.SequenceNumber >= h.SequenceNumber {
 			continue
+		}
+		if !ok {
+			idxs = append(idxs, int(h.Index))
 		}
 		tables[h.Index] = table{hdr: h, data: b, off: e.Offset}
 	}
@@ -232,11 +245,8 @@ func (v *vmcxReader) readKeys(objects []objectTableEntry) (*node, error) {
 
 	keys := map[keyRef]*keyEntry{}
 	var order []keyRef // file order, so that children keep their order
-	// Tables in index order: map iteration order must not change results.
-	idxs := make([]int, 0, len(tables))
-	for i := range tables {
-		idxs = append(idxs, int(i))
-	}
+	// Tables in index order. (The list is built in file order, not from
+	// the map, so that the work done never depends on map order.)
 	slices.Sort(idxs)
 	for _, i := range idxs {
 		t := tables[uint16(i)]
