@@ -60,6 +60,9 @@ type infoJSON struct {
 	Chain              []layerJSON  `json:"chain"`
 	ChainError         string       `json:"chain_error,omitempty"`
 	PartitionTable     string       `json:"partition_table,omitempty"`
+	DiskGUID           string       `json:"disk_guid,omitempty"`
+	MBRSignature       string       `json:"mbr_signature,omitempty"`
+	UsedBackupGPT      bool         `json:"used_backup_gpt,omitempty"`
 	TableWarnings      []string     `json:"partition_warnings,omitempty"`
 	Volumes            []volumeJSON `json:"volumes"`
 }
@@ -116,6 +119,10 @@ func (a *app) info(arg string) error {
 		}
 		t := img.Table()
 		out.PartitionTable = t.Scheme
+		out.DiskGUID, out.UsedBackupGPT = t.DiskGUID, t.UsedBackupGPT
+		if t.MBRSignature != 0 {
+			out.MBRSignature = fmt.Sprintf("%08x", t.MBRSignature)
+		}
 		out.TableWarnings = t.Warnings
 		for _, v := range img.Volumes() {
 			out.Volumes = append(out.Volumes, volumeOut(v))
@@ -225,7 +232,17 @@ func printInfo(w io.Writer, in *infoJSON) {
 		fmt.Fprintf(w, "chain error:  %s\n", in.ChainError)
 		return
 	}
-	fmt.Fprintf(w, "partitions:   %s\n", in.PartitionTable)
+	fmt.Fprintf(w, "partitions:   %s", in.PartitionTable)
+	if in.DiskGUID != "" {
+		fmt.Fprintf(w, ", disk GUID %s", in.DiskGUID)
+	}
+	if in.MBRSignature != "" {
+		fmt.Fprintf(w, ", disk signature %s", in.MBRSignature)
+	}
+	if in.UsedBackupGPT {
+		fmt.Fprintf(w, " (primary GPT damaged: read the backup)")
+	}
+	fmt.Fprintln(w)
 	for _, wmsg := range in.TableWarnings {
 		fmt.Fprintf(w, "  warning: %s\n", wmsg)
 	}
