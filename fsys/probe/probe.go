@@ -14,7 +14,7 @@ import (
 	"io"
 
 	"github.com/grainvm/grain/fsys"
-	// exfat: added when fsys/exfat lands
+	"github.com/grainvm/grain/fsys/exfat"
 	"github.com/grainvm/grain/fsys/ext4"
 	"github.com/grainvm/grain/fsys/fat"
 	"github.com/grainvm/grain/fsys/ntfs"
@@ -132,7 +132,7 @@ func Open(r io.ReaderAt, size int64) (fsys.FS, Kind, error) {
 	case "ntfs":
 		f, err = openAs(ntfs.Open(r, size))
 	case "exfat":
-		err = fmt.Errorf("probe: exFAT: %w", ErrUnsupported)
+		f, err = openAs(exfat.Open(r, size))
 	case "fat":
 		f, err = openAs(fat.Open(r, size))
 	case "ext":
