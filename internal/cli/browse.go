@@ -32,11 +32,15 @@ func treePath(p string) (string, error) {
 
 func (a *app) lsCommand() *cobra.Command {
 	var long, recursive, all bool
+	var rf repoFlags
 	cmd := &cobra.Command{
-		Use:   "ls [-l] [-R] [-a] IMAGE [PATH]",
-		Short: "List a directory of the image (default /: the volumes)",
+		Use:   "ls [-l] [-R] [-a] IMAGE [PATH] | ls --repo REPO SNAPSHOT [PATH]",
+		Short: "List a directory of the image (default /: the volumes), or of a backup snapshot",
 		Args:  args(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rf.repo != "" {
+				return a.lsRepo(cmd.Context(), &rf, args, long, recursive)
+			}
 			p := ""
 			if len(args) == 2 {
 				p = args[1]
@@ -49,6 +53,7 @@ func (a *app) lsCommand() *cobra.Command {
 	f.BoolVarP(&recursive, "recursive", "R", false, "list subdirectories too")
 	f.BoolVarP(&all, "all", "a", false, "show hidden entries (dot files, hidden and system files)")
 	f.BoolVar(&a.json, "json", false, "print one JSON object per entry")
+	rf.add(cmd)
 	return cmd
 }
 
@@ -269,8 +274,9 @@ type onlyWriter struct{ io.Writer }
 func (a *app) findCommand() *cobra.Command {
 	var q findQuery
 	var types, size, newer, older string
+	var rf repoFlags
 	cmd := &cobra.Command{
-		Use:   "find IMAGE [PATH]",
+		Use:   "find IMAGE [PATH] | find --repo REPO NAME-GLOB",
 		Short: "Search the image by name, type, size and time",
 		Long: `find lists every file below PATH (default: the whole image) that matches
 all the conditions given. --size takes [+|-]N[K|M|G|T] (+ larger than,
@@ -278,6 +284,9 @@ all the conditions given. --size takes [+|-]N[K|M|G|T] (+ larger than,
 (2006-01-02), a time (2006-01-02T15:04:05Z) or an age (90m, 36h, 7d).`,
 		Args: args(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rf.repo != "" {
+				return a.findRepo(cmd.Context(), &rf, args[0], false)
+			}
 			if err := q.parse(types, size, newer, older, time.Now()); err != nil {
 				return usageError{err}
 			}
@@ -296,6 +305,7 @@ all the conditions given. --size takes [+|-]N[K|M|G|T] (+ larger than,
 	f.StringVar(&newer, "newer", "", "modified after this time")
 	f.StringVar(&older, "older", "", "modified before this time")
 	f.BoolVar(&a.json, "json", false, "print one JSON object per match, with all metadata")
+	rf.add(cmd)
 	return cmd
 }
 

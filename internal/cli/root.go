@@ -86,6 +86,10 @@ read-only and in user space: no mount, no root, no Windows.`,
 		a.cpCommand(),
 		a.tarCommand(),
 		a.vmsCommand(),
+		a.initCommand(),
+		a.backupCommand(),
+		a.snapshotsCommand(),
+		a.restoreCommand(),
 	)
 	return root
 }
