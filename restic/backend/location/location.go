@@ -88,16 +88,19 @@ func (l Location) String() string {
 		if l.SFTP == nil {
 			break
 		}
-		u := url.URL{Scheme: "sftp", Host: l.SFTP.Host, Path: "/" + l.SFTP.Path}
-		if l.SFTP.Port != "" {
-			u.Host += ":" + l.SFTP.Port
+		host := l.SFTP.Host
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
 		}
-		if strings.Contains(l.SFTP.Host, ":") {
-			u.Host = "[" + l.SFTP.Host + "]"
-			if l.SFTP.Port != "" {
-				u.Host += ":" + l.SFTP.Port
+		if l.SFTP.Port == "" {
+			// restic's short form: sftp:[user@]host:path
+			user := ""
+			if l.SFTP.User != "" {
+				user = l.SFTP.User + "@"
 			}
+			return "sftp:" + user + host + ":" + l.SFTP.Path
 		}
+		u := url.URL{Scheme: "sftp", Host: host + ":" + l.SFTP.Port, Path: "/" + l.SFTP.Path}
 		if l.SFTP.User != "" {
 			u.User = url.User(l.SFTP.User)
 		}
@@ -111,15 +114,15 @@ func (l Location) String() string {
 		if l.S3 == nil {
 			break
 		}
-		scheme := "https"
-		if l.S3.UseHTTP {
-			scheme = "http"
-		}
 		p := l.S3.Bucket
 		if l.S3.Prefix != "" {
 			p += "/" + l.S3.Prefix
 		}
-		return "s3:" + scheme + "://" + l.S3.Endpoint + "/" + p
+		if !l.S3.UseHTTP {
+			return "s3:" + l.S3.Endpoint + "/" + p
+		}
+		u := url.URL{Scheme: "http", Host: l.S3.Endpoint, Path: "/" + p}
+		return "s3:" + u.String()
 	}
 	return l.Scheme + ":?"
 }

@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"unicode"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -65,6 +66,9 @@ func ParseConfig(s string) (Config, error) {
 		if u.Scheme != "http" && u.Scheme != "https" {
 			return Config{}, fmt.Errorf("s3: URL scheme %q is not http or https", u.Scheme)
 		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return Config{}, errors.New("s3: URL must not have user, query or fragment")
+		}
 		if u.Path == "" || u.Path == "/" {
 			return Config{}, errors.New("s3: bucket name not found in location")
 		}
@@ -79,6 +83,12 @@ func ParseConfig(s string) (Config, error) {
 	bucket, prefix, _ := strings.Cut(rest, "/")
 	if endpoint == "" || bucket == "" {
 		return Config{}, errors.New("s3: invalid location, endpoint or bucket name not found")
+	}
+	if u, err := url.Parse("http://" + endpoint + "/"); err != nil || u.Host != endpoint || u.User != nil {
+		return Config{}, fmt.Errorf("s3: invalid endpoint %q", endpoint)
+	}
+	if strings.ContainsFunc(bucket+prefix, unicode.IsControl) {
+		return Config{}, errors.New("s3: control character in bucket or prefix")
 	}
 	if prefix != "" {
 		prefix = path.Clean(prefix)

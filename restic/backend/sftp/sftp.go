@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/pkg/sftp"
 
@@ -78,7 +79,11 @@ func ParseConfig(s string) (Config, error) {
 		rest := s[len("sftp:"):]
 		var host string
 		var ok bool
-		if at := strings.LastIndex(rest, "@["); at >= 0 || strings.HasPrefix(rest, "[") {
+		head := rest
+		if i := strings.IndexByte(rest, ':'); i >= 0 {
+			head = rest[:i]
+		}
+		if strings.HasPrefix(head, "[") || strings.Contains(head, "@[") {
 			// [IPv6]:path, with or without user@ (an extension of
 			// restic's form, which cuts at the first colon)
 			end := strings.Index(rest, "]:")
@@ -106,6 +111,9 @@ func ParseConfig(s string) (Config, error) {
 	}
 	if cfg.Host == "" {
 		return Config{}, fmt.Errorf("sftp: location %q names no host", s)
+	}
+	if strings.ContainsAny(cfg.Host, " \t/@%[]") || strings.ContainsFunc(cfg.Host+cfg.User, unicode.IsControl) {
+		return Config{}, fmt.Errorf("sftp: invalid host name %q", cfg.Host)
 	}
 	if strings.HasPrefix(cfg.Host, "-") || strings.HasPrefix(cfg.User, "-") {
 		return Config{}, fmt.Errorf("sftp: host or user %q would be taken as an ssh option", cfg.User+"@"+cfg.Host)
