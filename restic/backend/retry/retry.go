@@ -254,6 +254,9 @@ func (r *resumeReader) Read(p []byte) (int, error) {
 	if !r.whole {
 		r.left -= n
 	}
+	if n > 0 {
+		r.tries = 0 // progress: count failures in a row only
+	}
 	if err == nil || err == io.EOF || IsPermanent(err) {
 		if err == io.EOF && !r.whole && r.left > 0 {
 			return n, io.ErrUnexpectedEOF
