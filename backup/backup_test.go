@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -20,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -579,4 +581,62 @@ func TestErrors(t *testing.T) {
 	if _, err := backup.Run(context.Background(), openRepo(t, dir), img, &backup.Options{Name: "a/b"}); err == nil {
 		t.Errorf("name with a slash accepted")
 	}
+}
+
+// failingBackend fails every pack upload after the first few, as a
+// backend that goes away in the middle of a backup.
+type failingBackend struct {
+	restic.Backend
+	packs atomic.Int32
+	limit int32
+}
+
+func (b *failingBackend) Save(ctx context.Context, h restic.Handle, data []byte) error {
+	if h.Type == restic.PackFile && b.packs.Add(1) > b.limit {
+		return errors.New("test: backend gone")
+	}
+	return b.Backend.Save(ctx, h, data)
+}
+
+// TestInterruptedBackupReusesPacks stops a backup by failing its uploads:
+// no snapshot, restic check passes, and the next backup indexes the packs
+// that were uploaded and does not upload their blobs again.
+func TestInterruptedBackupReusesPacks(t *testing.T) {
+	testutil.RequireTool(t, "restic", "mkfs.ext4")
+	dir := testutil.Build(t, "backup-small-ext4", `
+mkdir -p src/d
+for i in $(seq 1 40); do head -c 150000 /dev/urandom > src/d/f$i; done
+mkfs.ext4 -q -F -d src -b 4096 disk.img 16M
+`)
+	image := filepath.Join(dir, "disk.img")
+	_, repoDir := newRepo(t)
+	local, _ := restic.OpenLocal(repoDir)
+	fb := &failingBackend{Backend: local, limit: 5}
+	repo, err := restic.Open(context.Background(), fb, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo.SetPackSize(200 << 10)
+	img, err := guest.Open(image, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if _, err := backup.Run(context.Background(), repo, img, &backup.Options{Name: "small", Workers: 1}); err == nil {
+		t.Fatal("backup over a failing backend succeeded")
+	}
+	runRestic(t, repoDir, "check", "--read-data")
+	if out := runRestic(t, repoDir, "snapshots", "--json"); strings.TrimSpace(string(out)) != "[]" {
+		t.Fatalf("snapshot written by a failed backup: %s", out)
+	}
+	repo = openRepo(t, repoDir)
+	repo.SetPackSize(200 << 10)
+	sum, err := backup.Run(context.Background(), repo, img, &backup.Options{Name: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.OrphanPacksIndexed != 5 || sum.DataAdded >= sum.TotalBytes-4*150000 {
+		t.Errorf("after an interrupted backup: %d packs indexed, %d bytes added of %d", sum.OrphanPacksIndexed, sum.DataAdded, sum.TotalBytes)
+	}
+	runRestic(t, repoDir, "check", "--read-data")
 }

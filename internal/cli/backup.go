@@ -22,6 +22,7 @@ import (
 
 	"github.com/grainvm/grain/backup"
 	"github.com/grainvm/grain/restic"
+	"github.com/grainvm/grain/restic/backend/location"
 )
 
 // repoFlags are the repository and password options, named as restic's.
@@ -33,7 +34,7 @@ type repoFlags struct {
 
 func (rf *repoFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVarP(&rf.repo, "repo", "r", "", "restic repository (default $RESTIC_REPOSITORY): a folder, or local:FOLDER")
+	f.StringVarP(&rf.repo, "repo", "r", "", "restic repository (default $RESTIC_REPOSITORY): FOLDER, local:FOLDER, sftp:…, rest:… or s3:…")
 	f.StringVar(&rf.passwordFile, "password-file", "", "read the repository password from this file (default $RESTIC_PASSWORD_FILE)")
 	f.StringVar(&rf.passwordCommand, "password-command", "", "run this shell command for the password (default $RESTIC_PASSWORD_COMMAND)")
 }
@@ -48,20 +49,6 @@ func (rf *repoFlags) location() (string, error) {
 		return "", usageError{errors.New("no repository: give --repo or set RESTIC_REPOSITORY")}
 	}
 	return r, nil
-}
-
-// localPath turns a repository location into a folder; other backends
-// are not built in yet.
-func localPath(loc string) (string, error) {
-	if p, ok := strings.CutPrefix(loc, "local:"); ok {
-		return p, nil
-	}
-	for _, scheme := range []string{"sftp:", "rest:", "s3:", "b2:", "azure:", "gs:", "swift:", "rclone:"} {
-		if strings.HasPrefix(loc, scheme) {
-			return "", fmt.Errorf("repository %s: the %s backend is not available in this build of grain", loc, strings.TrimSuffix(scheme, ":"))
-		}
-	}
-	return loc, nil
 }
 
 // password finds the repository password the way restic does: a
@@ -105,12 +92,9 @@ func (rf *repoFlags) password(ctx context.Context) (string, error) {
 }
 
 // openRepo opens the repository with its password, with clear errors.
+// The caller closes the backend with closeRepo.
 func (a *app) openRepo(ctx context.Context, rf *repoFlags) (*restic.Repository, error) {
 	loc, err := rf.location()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := localPath(loc)
 	if err != nil {
 		return nil, err
 	}
@@ -118,22 +102,28 @@ func (a *app) openRepo(ctx context.Context, rf *repoFlags) (*restic.Repository, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(dir, "config")); errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s is not a restic repository (no config file); make one with grain init", loc)
-	}
-	be, err := restic.OpenLocal(dir)
+	be, err := location.Open(ctx, loc, location.Options{})
 	if err != nil {
 		return nil, err
 	}
 	repo, err := restic.Open(ctx, be, pw)
-	if errors.Is(err, restic.ErrNoKey) {
-		return nil, fmt.Errorf("repository %s: wrong password or no key found", loc)
+	switch {
+	case errors.Is(err, restic.ErrNoKey):
+		err = fmt.Errorf("repository %s: wrong password or no key found", loc)
+	case errors.Is(err, restic.ErrNoRepository):
+		err = fmt.Errorf("%s is not a restic repository (no config file); make one with grain init", loc)
+	case err != nil:
+		err = fmt.Errorf("repository %s: %w", loc, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", loc, err)
+		location.Close(be)
+		return nil, err
 	}
 	return repo, nil
 }
+
+// closeRepo ends the backend's session (SFTP).
+func closeRepo(repo *restic.Repository) { location.Close(repo.Backend()) }
 
 // lockRepo takes a non-exclusive lock, as restic's reading commands do.
 func lockRepo(ctx context.Context, repo *restic.Repository) (func(), error) {
@@ -156,10 +146,6 @@ func (a *app) initCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			dir, err := localPath(loc)
-			if err != nil {
-				return err
-			}
 			pw, err := rf.password(ctx)
 			if err != nil {
 				return err
@@ -167,10 +153,11 @@ func (a *app) initCommand() *cobra.Command {
 			if pw == "" {
 				return usageError{errors.New("an empty password is not allowed")}
 			}
-			be, err := restic.CreateLocal(dir)
+			be, err := location.Create(ctx, loc, location.Options{})
 			if err != nil {
 				return err
 			}
+			defer location.Close(be)
 			repo, err := restic.Init(ctx, be, pw, restic.InitOptions{})
 			if err != nil {
 				return err
@@ -364,6 +351,7 @@ func (a *app) backup(ctx context.Context, rf *repoFlags, image string, paths []s
 	if err != nil {
 		return err
 	}
+	defer closeRepo(repo)
 	if parent != "" {
 		if err := repo.LoadIndex(ctx); err != nil {
 			return err
@@ -468,6 +456,7 @@ func (a *app) snapshotsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer closeRepo(repo)
 			unlock, err := lockRepo(ctx, repo)
 			if err != nil {
 				return err
@@ -559,6 +548,7 @@ func (a *app) restore(ctx context.Context, rf *repoFlags, sel, target string, o 
 	if err != nil {
 		return err
 	}
+	defer closeRepo(repo)
 	unlock, err := lockRepo(ctx, repo)
 	if err != nil {
 		return err
@@ -604,6 +594,7 @@ func (a *app) lsRepo(ctx context.Context, rf *repoFlags, args []string, long, re
 	if err != nil {
 		return err
 	}
+	defer closeRepo(repo)
 	unlock, err := lockRepo(ctx, repo)
 	if err != nil {
 		return err
@@ -695,6 +686,7 @@ func (a *app) findRepo(ctx context.Context, rf *repoFlags, glob string, ignoreCa
 	if err != nil {
 		return err
 	}
+	defer closeRepo(repo)
 	unlock, err := lockRepo(ctx, repo)
 	if err != nil {
 		return err
