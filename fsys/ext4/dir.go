@@ -74,7 +74,7 @@ func ftMode(t uint8) (fs.FileMode, bool) {
 
 // readDir parses directory inode in (cached).
 func (f *FS) readDir(in *inode) (*dirList, error) {
-	if d, ok := f.dirs.get(in.Ino); ok {
+	if d, ok := f.dirs.Get(in.Ino); ok {
 		return d, nil
 	}
 	if !in.isDir() {
@@ -92,7 +92,7 @@ func (f *FS) readDir(in *inode) (*dirList, error) {
 	}
 	d := &dirList{entries: p.out, casefold: in.Flags&flagCasefold != 0}
 	sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].Safe < d.entries[j].Safe })
-	f.dirs.put(in.Ino, d, len(d.entries)+1)
+	f.dirs.Put(in.Ino, d, len(d.entries)+1)
 	return d, nil
 }
 

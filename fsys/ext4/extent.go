@@ -38,7 +38,7 @@ func parseExtentHeader(b []byte) extentHeader {
 // fileRuns returns the data runs of an inode that keeps its data in
 // blocks (extent tree or block map), cached, sorted by Logical.
 func (f *FS) fileRuns(in *inode) ([]run, error) {
-	if rs, ok := f.runs.get(in.Ino); ok {
+	if rs, ok := f.runs.Get(in.Ino); ok {
 		return rs, nil
 	}
 	var rs []run
@@ -51,7 +51,7 @@ func (f *FS) fileRuns(in *inode) ([]run, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.runs.put(in.Ino, rs, len(rs)+1)
+	f.runs.Put(in.Ino, rs, len(rs)+1)
 	return rs, nil
 }
 

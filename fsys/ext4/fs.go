@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/grainvm/grain/internal/lru"
 )
 
 // ErrFormat reports that the volume is not, or no longer, a valid
@@ -39,10 +41,10 @@ type FS struct {
 	hasGroupCsum bool   // metadata_csum or gdt_csum: bg_flags are valid
 	csumSeed     uint32 // crc32c seed of metadata checksums
 
-	inodes *lru[uint32, *inode]
-	blocks *lru[uint64, []byte]
-	runs   *lru[uint32, []run]
-	dirs   *lru[uint32, *dirList]
+	inodes *lru.Cache[uint32, *inode]
+	blocks *lru.Cache[uint64, []byte]
+	runs   *lru.Cache[uint32, []run]
+	dirs   *lru.Cache[uint32, *dirList]
 
 	wmu      sync.Mutex
 	warnings []string
@@ -100,10 +102,10 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err := f.loadGroups(); err != nil {
 		return nil, err
 	}
-	f.inodes = newLRU[uint32, *inode](inodeCacheSize)
-	f.blocks = newLRU[uint64, []byte](blockCacheBytes)
-	f.runs = newLRU[uint32, []run](runCacheRuns)
-	f.dirs = newLRU[uint32, *dirList](dirCacheEntries)
+	f.inodes = lru.New[uint32, *inode](inodeCacheSize)
+	f.blocks = lru.New[uint64, []byte](blockCacheBytes)
+	f.runs = lru.New[uint32, []run](runCacheRuns)
+	f.dirs = lru.New[uint32, *dirList](dirCacheEntries)
 
 	root, err := f.inode(rootIno)
 	if err != nil {
@@ -133,7 +135,7 @@ func (f *FS) readAt(p []byte, off int64) error {
 // block reads file-system block n into a fresh or cached buffer; the
 // caller must not modify it.
 func (f *FS) block(n uint64) ([]byte, error) {
-	if b, ok := f.blocks.get(n); ok {
+	if b, ok := f.blocks.Get(n); ok {
 		return b, nil
 	}
 	if n >= f.sb.BlocksCount {
@@ -143,7 +145,7 @@ func (f *FS) block(n uint64) ([]byte, error) {
 	if err := f.readAt(b, int64(n)*f.bs); err != nil {
 		return nil, fmt.Errorf("block %d: %w", n, err)
 	}
-	f.blocks.put(n, b, len(b))
+	f.blocks.Put(n, b, len(b))
 	return b, nil
 }
 

@@ -142,7 +142,7 @@ func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
 
 // inode reads inode number ino (cached).
 func (f *FS) inode(ino uint32) (*inode, error) {
-	if in, ok := f.inodes.get(ino); ok {
+	if in, ok := f.inodes.Get(ino); ok {
 		return in, nil
 	}
 	if ino == 0 || ino > f.sb.InodesCount || uint64(ino) > uint64(len(f.groups))*uint64(f.sb.InodesPerGroup) {
@@ -167,7 +167,7 @@ func (f *FS) inode(ino uint32) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.inodes.put(ino, in, 1)
+	f.inodes.Put(ino, in, 1)
 	return in, nil
 }
 

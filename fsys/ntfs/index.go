@@ -131,7 +131,7 @@ func (ix *index) node(vcn int64) ([]indexEntry, error) {
 	}
 	v := ix.ino.v
 	key := idxKey{ix.ino.num, vcn}
-	if entries, ok := v.idxCache.get(key); ok {
+	if entries, ok := v.idxCache.Get(key); ok {
 		return entries, nil
 	}
 	off := vcn * ix.vcnShift
@@ -155,7 +155,7 @@ func (ix *index) node(vcn int64) ([]indexEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.idxCache.put(key, entries)
+	v.idxCache.Put(key, entries, 1)
 	return entries, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	"github.com/grainvm/grain/internal/lru"
 )
 
 // Cache sizes (entries).
@@ -30,8 +32,8 @@ type FS struct {
 	minor    uint8
 	volFlags uint16
 
-	recCache *lru[uint64, *record]
-	idxCache *lru[idxKey, []indexEntry]
+	recCache *lru.Cache[uint64, *record]
+	idxCache *lru.Cache[idxKey, []indexEntry]
 
 	lznt1  func(dst, src []byte) (int, error)
 	xpress func(dst, src []byte) (int, error)
@@ -65,8 +67,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		size:     size,
 		boot:     boot,
 		recSize:  boot.MFTRecordSize,
-		recCache: newLRU[uint64, *record](recordCacheSize),
-		idxCache: newLRU[idxKey, []indexEntry](indexCacheSize),
+		recCache: lru.New[uint64, *record](recordCacheSize),
+		idxCache: lru.New[idxKey, []indexEntry](indexCacheSize),
 	}
 	v.lznt1 = lznt1Decompressor()
 	v.xpress = xpressDecompressor()
@@ -204,7 +206,7 @@ func (v *FS) readRecordUncached(num uint64) (*record, error) {
 // miss reads a few neighbouring records too: directories tend to list
 // records that are close together.
 func (v *FS) record(num uint64) (*record, error) {
-	if r, ok := v.recCache.get(num); ok {
+	if r, ok := v.recCache.Get(num); ok {
 		return r, nil
 	}
 	if num >= v.records {
@@ -225,7 +227,7 @@ func (v *FS) record(num uint64) (*record, error) {
 			want, wantErr = r, err
 		}
 		if err == nil {
-			v.recCache.put(first+i, r)
+			v.recCache.Put(first+i, r, 1)
 		}
 	}
 	return want, wantErr

@@ -25,7 +25,7 @@ type dirIndex struct {
 
 // dirIndex returns the parsed entries of directory ip, through the cache.
 func (f *FS) dirIndex(ip *inode) (*dirIndex, error) {
-	if d, ok := f.dirs.get(ip.ino); ok {
+	if d, ok := f.dirs.Get(ip.ino); ok {
 		return d, nil
 	}
 	d := &dirIndex{byName: map[string]dent{}}
@@ -60,7 +60,7 @@ func (f *FS) dirIndex(ip *inode) (*dirIndex, error) {
 		return nil, err
 	}
 	d.names = sortedKeys(d.byName)
-	f.dirs.put(ip.ino, d, len(d.names))
+	f.dirs.Put(ip.ino, d, len(d.names))
 	return d, nil
 }
 

@@ -129,7 +129,7 @@ func (f *FS) inodeLocation(ino uint64) (int64, error) {
 
 // inode reads and parses inode ino, through the cache.
 func (f *FS) inode(ino uint64) (*inode, error) {
-	if ip, ok := f.inodes.get(ino); ok {
+	if ip, ok := f.inodes.Get(ino); ok {
 		return ip, nil
 	}
 	off, err := f.inodeLocation(ino)
@@ -144,7 +144,7 @@ func (f *FS) inode(ino uint64) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.inodes.put(ino, ip, 1)
+	f.inodes.Put(ino, ip, 1)
 	return ip, nil
 }
 

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+
+	"github.com/grainvm/grain/internal/lru"
 )
 
 // FS is an open XFS volume. It is safe for concurrent use.
@@ -49,8 +51,8 @@ type FS struct {
 
 	mu       sync.Mutex
 	warnings []string
-	inodes   *lru[uint64, *inode]
-	dirs     *lru[uint64, *dirIndex]
+	inodes   *lru.Cache[uint64, *inode]
+	dirs     *lru.Cache[uint64, *dirIndex]
 }
 
 // maxWarnings bounds the warnings kept.
@@ -84,8 +86,8 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 		ftype:    sb.hasFtype(),
 		crc:      sb.crc(),
 		metaUUID: sb.metaUUID(),
-		inodes:   newLRU[uint64, *inode](inodeCacheSize),
-		dirs:     newLRU[uint64, *dirIndex](dirCacheEntries),
+		inodes:   lru.New[uint64, *inode](inodeCacheSize),
+		dirs:     lru.New[uint64, *dirIndex](dirCacheEntries),
 	}
 	f.size = size
 	if vol := int64(sb.Dblocks) * f.bs; vol < f.size && vol > 0 {
