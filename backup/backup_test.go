@@ -5,13 +5,11 @@ package backup_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -37,31 +35,6 @@ import (
 )
 
 const testPassword = "grain backup test"
-
-// demoImage decompresses testdata/demo.vhdx.gz into dir (read-only).
-func demoImage(t *testing.T, dir string) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(testutil.RepoRoot(), "testdata", "demo.vhdx.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "demo.vhdx")
-	w, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(w, zr); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	os.Chmod(out, 0o444)
-	return out
-}
 
 func newRepo(t *testing.T) (*restic.Repository, string) {
 	t.Helper()
@@ -336,7 +309,7 @@ type resticSnapshot struct {
 func TestDemoBackupRestore(t *testing.T) {
 	testutil.RequireTool(t, "restic")
 	dir := t.TempDir()
-	image := demoImage(t, dir)
+	image := testutil.DemoImage(t, dir)
 	unchanged := testutil.Unchanged(t, image)
 	_, repoDir := newRepo(t)
 
@@ -462,7 +435,7 @@ func TestDemoBackupRestore(t *testing.T) {
 func TestNewLayerReadsOnlyChangedFiles(t *testing.T) {
 	testutil.RequireTool(t, "restic")
 	dir := t.TempDir()
-	base := demoImage(t, dir)
+	base := testutil.DemoImage(t, dir)
 	unchanged := testutil.Unchanged(t, base)
 	_, repoDir := newRepo(t)
 	first := doBackup(t, repoDir, base, backup.Options{})
@@ -569,7 +542,7 @@ func TestErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lock.Unlock(context.Background())
-	image := demoImage(t, t.TempDir())
+	image := testutil.DemoImage(t, t.TempDir())
 	img, err := guest.Open(image, nil)
 	if err != nil {
 		t.Fatal(err)

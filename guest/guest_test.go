@@ -1,11 +1,7 @@
 package guest_test
 
 import (
-	"compress/gzip"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"testing/fstest"
 
@@ -13,33 +9,8 @@ import (
 	"github.com/grainvm/grain/internal/testutil"
 )
 
-// demoImage decompresses the repository's demo image.
-func demoImage(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(testutil.RepoRoot(), "testdata", "demo.vhdx.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "demo.vhdx")
-	w, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(w, zr); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	os.Chmod(out, 0o444)
-	return out
-}
-
 func TestDemoImageIsAnFS(t *testing.T) {
-	path := demoImage(t)
+	path := testutil.DemoImage(t, "")
 	unchanged := testutil.Unchanged(t, path)
 	img, err := guest.Open(path, nil)
 	if err != nil {
@@ -71,7 +42,7 @@ func TestDemoImageIsAnFS(t *testing.T) {
 }
 
 func TestWalkVisitsEveryFile(t *testing.T) {
-	img, err := guest.Open(demoImage(t), nil)
+	img, err := guest.Open(testutil.DemoImage(t, ""), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestBackupKilled(t *testing.T) {
 // TestBackupCommands runs the commands in-process on the demo image.
 func TestBackupCommands(t *testing.T) {
 	testutil.RequireTool(t, "restic")
-	img := demoImage(t)
+	img := testutil.DemoImage(t, "")
 	repo := filepath.Join(t.TempDir(), "repo")
 	t.Setenv("RESTIC_PASSWORD", backupPassword)
 	t.Setenv("RESTIC_PASSWORD_FILE", "")

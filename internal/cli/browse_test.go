@@ -3,12 +3,9 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -19,27 +16,6 @@ import (
 
 	"github.com/grainvm/grain/internal/testutil"
 )
-
-func demoImage(t *testing.T) string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(testutil.RepoRoot(), "testdata", "demo.vhdx.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "demo.vhdx")
-	w, _ := os.Create(out)
-	if _, err := io.Copy(w, zr); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	os.Chmod(out, 0o444)
-	return out
-}
 
 var (
 	mmlsRow = regexp.MustCompile(`^\d+:\s+\S+\s+(\d+)\s+(\d+)\s+\d+\s+`)
@@ -86,7 +62,7 @@ func sha(b []byte) string {
 // with sleuthkit reading the raw disk qemu-img makes of it.
 func TestBrowseAgreesWithSleuthkit(t *testing.T) {
 	testutil.RequireTool(t, "qemu-img", "mmls", "fls", "icat")
-	img := demoImage(t)
+	img := testutil.DemoImage(t, "")
 	raw := filepath.Join(t.TempDir(), "demo.raw")
 	testutil.Run(t, "qemu-img", "convert", "-f", "vhdx", "-O", "raw", img, raw)
 	var starts []int64
@@ -169,7 +145,7 @@ type entry struct {
 }
 
 func TestLsStatFindOnDemo(t *testing.T) {
-	img := demoImage(t)
+	img := testutil.DemoImage(t, "")
 	if out := mustGrain(t, "ls", img); out != "/p1/\n/p2/\n/p3/\n" {
 		t.Errorf("ls /: %q", out)
 	}

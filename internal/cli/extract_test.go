@@ -198,7 +198,7 @@ func TestExtractRoundTrips(t *testing.T) {
 }
 
 func TestCpStreamsAsXattrs(t *testing.T) {
-	img := demoImage(t)
+	img := testutil.DemoImage(t, "")
 	dest := t.TempDir()
 	mustGrain(t, "cp", "--streams", img, "/p3/Users/alice/Documents/report.txt", dest)
 	buf := make([]byte, 4096)

@@ -26,7 +26,7 @@ func TestVMByName(t *testing.T) {
 	// The configuration names C:\Users\Public\Documents\Hyper-V\Virtual
 	// Hard Disks\Other Location.vhdx (see hyperv's tests).
 	disk := filepath.Join(vmDir, "Virtual Hard Disks", "Other Location.vhdx")
-	img, _ := os.ReadFile(demoImage(t))
+	img, _ := os.ReadFile(testutil.DemoImage(t, ""))
 	os.WriteFile(disk, img, 0o444)
 
 	var vm struct {

@@ -232,3 +232,35 @@ func Unchanged(t testing.TB, paths ...string) func() {
 		}
 	}
 }
+
+// DemoImage decompresses the repository's testdata/demo.vhdx.gz (a GPT
+// disk with FAT and NTFS volumes) into dir, or a new temporary folder when
+// dir is "", read-only, and returns its path.
+func DemoImage(t testing.TB, dir string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	f, err := os.Open(filepath.Join(RepoRoot(), "testdata", "demo.vhdx.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "demo.vhdx")
+	w, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(w, zr); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(out, 0o444)
+	return out
+}
