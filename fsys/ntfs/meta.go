@@ -200,26 +200,32 @@ func extentsOf(s *stream, cs int64) []fsys.Extent {
 	if !s.nonRes {
 		return nil
 	}
-	var out []fsys.Extent
-	for _, r := range s.runs {
+	return appendExtents(nil, s.runs, s.size, s.compUnit != 0, cs)
+}
+
+// appendExtents appends to out the extents of a non-resident stream of
+// size bytes with the given runs; it never merges with what out held.
+func appendExtents(out []fsys.Extent, runs []run, size int64, compressed bool, cs int64) []fsys.Extent {
+	base := len(out)
+	for _, r := range runs {
 		if r.LCN == sparseLCN {
 			continue
 		}
 		logical := r.VCN * cs
 		length := r.Length * cs
-		if s.compUnit == 0 {
-			if logical >= s.size {
+		if !compressed {
+			if logical >= size {
 				break
 			}
-			if length > s.size-logical {
-				length = s.size - logical
+			if length > size-logical {
+				length = size - logical
 			}
 		}
-		if n := len(out); n > 0 && out[n-1].Physical+out[n-1].Length == r.LCN*cs && out[n-1].Logical+out[n-1].Length == logical {
+		if n := len(out); n > base && out[n-1].Physical+out[n-1].Length == r.LCN*cs && out[n-1].Logical+out[n-1].Length == logical {
 			out[n-1].Length += length
 			continue
 		}
-		if len(out) >= maxExtents {
+		if len(out)-base >= maxExtents {
 			break
 		}
 		out = append(out, fsys.Extent{Logical: logical, Physical: r.LCN * cs, Length: length})

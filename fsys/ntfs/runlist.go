@@ -17,7 +17,13 @@ const sparseLCN = -1
 // whose VCNs are [start, last]. Runs beyond clusters (the volume's cluster
 // count; 0 = unchecked) are an error.
 func decodeRunlist(b []byte, start, last, clusters int64) ([]run, error) {
-	var runs []run
+	return appendRunlist(nil, b, start, last, clusters)
+}
+
+// appendRunlist is decodeRunlist appending to runs (a reused buffer); the
+// decoded runs are runs[len(runs):] of the result.
+func appendRunlist(runs []run, b []byte, start, last, clusters int64) ([]run, error) {
+	base := len(runs)
 	vcn, lcn := start, int64(0)
 	for i := 0; i < len(b); {
 		h := b[i]
@@ -66,7 +72,7 @@ func decodeRunlist(b []byte, start, last, clusters int64) ([]run, error) {
 		}
 		vcn += length
 		// Merge adjacent runs to keep the list small.
-		if n := len(runs); n > 0 && runs[n-1].VCN+runs[n-1].Length == r.VCN &&
+		if n := len(runs); n > base && runs[n-1].VCN+runs[n-1].Length == r.VCN &&
 			((runs[n-1].LCN == sparseLCN && r.LCN == sparseLCN) ||
 				(runs[n-1].LCN != sparseLCN && runs[n-1].LCN+runs[n-1].Length == r.LCN)) {
 			runs[n-1].Length += r.Length
