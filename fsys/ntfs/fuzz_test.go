@@ -210,6 +210,7 @@ func FuzzVolume(f *testing.F) {
 		v.Usage()
 		buf := make([]byte, 8192)
 		_ = v.Walk(".", func(p string, info fs.FileInfo) error { return nil })
+		checkScanFast(t, v)
 		_ = fs.WalkDir(v, ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return nil

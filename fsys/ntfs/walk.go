@@ -19,7 +19,7 @@ import (
 )
 
 // walkChunk is how much of the $MFT Walk reads at once.
-const walkChunk = 4 << 20
+const walkChunk = 1 << 20
 
 // maxWalkWorkers bounds the goroutines that parse the $MFT in a Walk.
 const maxWalkWorkers = 8
@@ -67,6 +67,7 @@ type walkName struct {
 	off    uint64
 	n      uint32
 	ns     uint8
+	plain  bool // fsys.SafeName leaves the name as it is
 }
 
 // walkScan is the result of one pass over the $MFT.
@@ -146,6 +147,7 @@ type walker struct {
 	gen     uint32
 	stack   []walkEnt // the entries of the directories being listed
 	strs    map[uint32]string
+	slab    []walkInfo
 }
 
 type walkEnt struct {
@@ -179,7 +181,11 @@ func (w *walker) dir(dir uint64, path string) error {
 		if k := sc.recs[c.rec].kind; k != wrFast && k != wrSlow {
 			continue
 		}
-		w.stack = append(w.stack, walkEnt{fsys.SafeName(sc.arena[c.off : c.off+uint64(c.n)]), c.rec})
+		name := sc.arena[c.off : c.off+uint64(c.n)]
+		if !c.plain {
+			name = fsys.SafeName(name)
+		}
+		w.stack = append(w.stack, walkEnt{name, c.rec})
 	}
 	end := len(w.stack)
 	slices.SortFunc(w.stack[base:end], func(a, b walkEnt) int { return strings.Compare(a.name, b.name) })
@@ -209,6 +215,10 @@ func (w *walker) dir(dir uint64, path string) error {
 	return nil
 }
 
+// walkSlab is how many walkInfos are allocated at once (fewer, larger
+// allocations; a FileInfo fn keeps holds its slab).
+const walkSlab = 32
+
 // walkInfo is a FileInfo made from a walkRec, its Meta and a few of its
 // Extra facts allocated together.
 type walkInfo struct {
@@ -227,7 +237,11 @@ func (w *walker) info(num uint64, name string) *fileInfo {
 		cp.name = name
 		return &cp
 	}
-	x := &walkInfo{}
+	if len(w.slab) == 0 {
+		w.slab = make([]walkInfo, walkSlab)
+	}
+	x := &w.slab[0]
+	w.slab = w.slab[1:]
 	fi, m := &x.fi, &x.m
 	fi.name, fi.meta = name, m
 	m.Inode, m.Generation = num, uint32(r.seq)
@@ -301,6 +315,9 @@ func (v *FS) scanMFT() (*walkScan, error) {
 			defer wg.Done()
 			buf := make([]byte, perChunk*uint64(v.recSize))
 			var runs []run
+			// Each chunk's output is gathered here, then copied out at its
+			// size.
+			var scratch walkChunkOut
 			for {
 				k := next.Add(1) - 1
 				if k >= nChunks || k > failed.Load() {
@@ -308,9 +325,18 @@ func (v *FS) scanMFT() (*walkScan, error) {
 				}
 				first := k * perChunk
 				n := min(perChunk, v.records-first)
-				out := &outs[k]
-				out.err = v.scanChunk(buf[:int64(n)*v.recSize], first, sc.recs[first:first+n], out, &runs)
-				if out.err != nil {
+				scratch.names, scratch.arena, scratch.extents = scratch.names[:0], scratch.arena[:0], scratch.extents[:0]
+				scratch.slow, scratch.deferred = nil, nil
+				err := v.scanChunk(buf[:int64(n)*v.recSize], first, sc.recs[first:first+n], &scratch, &runs)
+				outs[k] = walkChunkOut{
+					names:    slices.Clone(scratch.names),
+					arena:    slices.Clone(scratch.arena),
+					extents:  slices.Clone(scratch.extents),
+					slow:     scratch.slow,
+					deferred: scratch.deferred,
+					err:      err,
+				}
+				if err != nil {
 					for {
 						cur := failed.Load()
 						if k >= cur || failed.CompareAndSwap(cur, k) {
@@ -322,13 +348,21 @@ func (v *FS) scanMFT() (*walkScan, error) {
 		}()
 	}
 	wg.Wait()
-	var arena []byte
+	var nNames, nArena, nExtents int
+	for k := range outs {
+		if outs[k].err != nil {
+			return nil, outs[k].err
+		}
+		nNames += len(outs[k].names)
+		nArena += len(outs[k].arena)
+		nExtents += len(outs[k].extents)
+	}
+	sc.names = make([]walkName, 0, nNames)
+	arena := make([]byte, 0, nArena)
+	sc.extents = make([]fsys.Extent, 0, nExtents)
 	var deferred []uint64
 	for k := range outs {
 		out := &outs[k]
-		if out.err != nil {
-			return nil, out.err
-		}
 		nameBase, extBase, arenaBase := uint64(len(sc.names)), uint64(len(sc.extents)), uint64(len(arena))
 		first := uint64(k) * perChunk
 		for i := range sc.recs[first:min(first+perChunk, v.records)] {
@@ -357,7 +391,7 @@ func (v *FS) scanMFT() (*walkScan, error) {
 		r := &sc.recs[num]
 		r.names, r.nNames = uint64(len(sc.names)), 0
 		for _, fn := range ino.fileNames() {
-			sc.names = append(sc.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(arena)), n: uint32(len(fn.Name)), ns: fn.Namespace})
+			sc.names = append(sc.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(arena)), n: uint32(len(fn.Name)), ns: fn.Namespace, plain: fsys.SafeName(fn.Name) == fn.Name})
 			arena = append(arena, fn.Name...)
 			r.nNames++
 		}
@@ -459,7 +493,7 @@ func (v *FS) scanSlow(num uint64, r *walkRec, out *walkChunkOut) error {
 	}
 	r.names = uint64(len(out.names))
 	for _, fn := range ino.fileNames() {
-		out.names = append(out.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(out.arena)), n: uint32(len(fn.Name)), ns: fn.Namespace})
+		out.names = append(out.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(out.arena)), n: uint32(len(fn.Name)), ns: fn.Namespace, plain: fsys.SafeName(fn.Name) == fn.Name})
 		out.arena = append(out.arena, fn.Name...)
 		r.nNames++
 	}
@@ -555,10 +589,13 @@ func (v *FS) scanAttrs(b []byte, num uint64, r *walkRec, out *walkChunkOut, runs
 					break
 				}
 				off := len(out.arena)
-				out.arena = appendUTF16(out.arena, val[0x42:0x42+2*n])
+				var plain bool
+				out.arena, plain = appendUTF16(out.arena, val[0x42:0x42+2*n])
+				name := out.arena[off:]
+				plain = plain && len(name) > 0 && string(name) != "." && string(name) != ".."
 				out.names = append(out.names, walkName{
 					rec: num, parent: fileRef(le.Uint64(val)), ns: val[0x41],
-					off: uint64(off), n: uint32(len(out.arena) - off),
+					off: uint64(off), n: uint32(len(name)), plain: plain,
 				})
 			case attrData:
 				haveData = true
@@ -640,12 +677,16 @@ func (v *FS) scanAttrs(b []byte, num uint64, r *walkRec, out *walkChunkOut, runs
 }
 
 // appendUTF16 appends little-endian UTF-16 b as UTF-8, as decodeUTF16
-// converts it.
-func appendUTF16(dst, b []byte) []byte {
+// converts it; plain is false when it holds a slash or a NUL.
+func appendUTF16(dst, b []byte) (_ []byte, plain bool) {
+	plain = true
 	for i := 0; i+1 < len(b); i += 2 {
 		u := rune(binary.LittleEndian.Uint16(b[i:]))
 		switch {
 		case u < 0x80:
+			if u == '/' || u == 0 {
+				plain = false
+			}
 			dst = append(dst, byte(u))
 			continue
 		case utf16.IsSurrogate(u):
@@ -660,7 +701,7 @@ func appendUTF16(dst, b []byte) []byte {
 		}
 		dst = utf8.AppendRune(dst, u)
 	}
-	return dst
+	return dst, plain
 }
 
 // stripInfo drops what a walk result need not keep (references into
