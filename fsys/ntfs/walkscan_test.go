@@ -1,9 +1,13 @@
 package ntfs
 
 import (
+	"bytes"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -95,4 +99,91 @@ func FuzzAppendUTF16(f *testing.F) {
 			t.Fatalf("% x: %q not called plain", b, want)
 		}
 	})
+}
+
+// TestWalkEscapedNames checks that Walk shows $FILE_NAMEs holding a slash
+// or a NUL as a directory listing does (through fsys.SafeName).
+func TestWalkEscapedNames(t *testing.T) {
+	vol, rg := smallVolumeT(t)
+	orig, err := openBytes(t, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := bytes.Clone(vol)
+	for _, c := range []struct{ from, to string }{{"f1.txt", "f/.txt"}, {"f2.txt", "f\x00.txt"}} {
+		// In the index block of d, and in the file's MFT record.
+		i := bytes.Index(img[rg.idxOff:rg.idxOff+rg.idxLen], utf16le(c.from))
+		if i < 0 {
+			t.Fatalf("%s not in the index block", c.from)
+		}
+		copy(img[rg.idxOff+int64(i):], utf16le(c.to))
+		st, err := orig.Stat("d/" + c.from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		num := int64(fsys.MetaOf(st).Inode)
+		if r := orig.mft.runs[0]; r.LCN*orig.boot.ClusterSize != rg.mftOff || (num+1)*orig.recSize > r.Length*orig.boot.ClusterSize {
+			t.Skip("record not in the $MFT's first run")
+		}
+		rec := img[rg.mftOff+num*orig.recSize : rg.mftOff+(num+1)*orig.recSize]
+		i = bytes.Index(rec, utf16le(c.from))
+		if i < 0 {
+			t.Fatalf("%s not in MFT record %d", c.from, num)
+		}
+		for k := i; k < i+len(utf16le(c.from)); k++ {
+			if k%512 >= 510 {
+				t.Skipf("%s crosses a sector's check value", c.from)
+			}
+		}
+		copy(rec[i:], utf16le(c.to))
+	}
+	v, err := openBytes(t, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := v.ReadDir("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed, walked []string
+	for _, e := range ents {
+		listed = append(listed, "d/"+e.Name())
+	}
+	if err := v.Walk("d", func(p string, info fs.FileInfo) error {
+		if p != "d" {
+			walked = append(walked, p)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(walked, "d/f%2F.txt") || !slices.Contains(walked, "d/f%00.txt") || !slices.Equal(listed, walked) {
+		t.Errorf("Walk %q, ReadDir %q", walked, listed)
+	}
+	checkScanFast(t, v)
+}
+
+// TestScanFastWindows runs the fast-path check on the volume Windows 10
+// made in the fixed VHD sample (NTFS at sector 128).
+func TestScanFastWindows(t *testing.T) {
+	f, err := os.Open(testutil.Sample(t, "fixed.vhd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = 128 * 512
+	sec := io.NewSectionReader(f, start, st.Size()-512-start)
+	v, err := Open(sec, sec.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := checkScanFast(t, v)
+	if kinds[wrFast] < 5 || kinds[wrSlow] < 5 {
+		t.Errorf("records by kind %v: want both paths taken", kinds)
+	}
+	t.Logf("records by kind %v", kinds)
 }
