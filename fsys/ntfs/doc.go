@@ -23,7 +23,9 @@
 // ErrUnsupported), never garbage. Volumes with the dirty flag are read as
 // they are; the $LogFile is not replayed.
 //
-// Walk lists a whole tree in one sequential pass over the $MFT.
+// Walk lists a whole tree in one sequential pass over the $MFT, parsed on
+// several goroutines into a compact table (no per-record pointers); each
+// FileInfo is made only when the walk reaches it.
 //
 // See docs/formats/ntfs.md for the decisions taken and how each part is
 // tested.
