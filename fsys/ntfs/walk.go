@@ -301,6 +301,11 @@ func (w *walker) itoa(n uint32) string {
 // scanMFT reads every record in use: what the walk reports of each base
 // record, and the names each directory holds.
 func (v *FS) scanMFT() (*walkScan, error) {
+	// The table below has an entry per record: a $MFT larger than the
+	// volume (sparse, so hostile) is refused rather than allocated for.
+	if v.records > uint64(v.size/v.recSize) {
+		return nil, formatErr("$MFT", "%d records of %d bytes: more than the volume's %d bytes hold", v.records, v.recSize, v.size)
+	}
 	perChunk := uint64(max(int64(1), walkChunk/v.recSize))
 	nChunks := (v.records + perChunk - 1) / perChunk
 	sc := &walkScan{recs: make([]walkRec, v.records), slow: map[uint64]*fileInfo{}}

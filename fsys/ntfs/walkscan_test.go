@@ -187,3 +187,18 @@ func TestScanFastWindows(t *testing.T) {
 	}
 	t.Logf("records by kind %v", kinds)
 }
+
+// TestWalkHugeMFT checks that a $MFT claiming more records than the
+// volume holds is an error for Walk, not a huge allocation.
+func TestWalkHugeMFT(t *testing.T) {
+	vol, _ := smallVolumeT(t)
+	v, err := openBytes(t, vol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.records = 1 << 40
+	err = v.Walk(".", func(string, fs.FileInfo) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "more than the volume") {
+		t.Errorf("got %v", err)
+	}
+}
