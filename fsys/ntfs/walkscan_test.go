@@ -202,3 +202,53 @@ func TestWalkHugeMFT(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 }
+
+// FuzzScanRecord checks the walk's fast path on one MFT record against
+// parseRecord and makeInfo: a record it accepts must parse, and what it
+// makes of it must equal makeInfo's FileInfo.
+func FuzzScanRecord(f *testing.F) {
+	if vol := smallVolume(f); vol != nil {
+		if rg, ok := findRegions(vol); ok {
+			for i := int64(0); i < 40; i++ {
+				f.Add(vol[rg.mftOff+i*1024 : rg.mftOff+(i+1)*1024])
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) > 4096 || len(b) < 512 || string(b[0:4]) != "FILE" || b[0x16]&recordInUse == 0 {
+			return
+		}
+		b = b[:len(b)/512*512]
+		const num = 7
+		v := &FS{boot: &bootSector{ClusterSize: 4096}, clusters: 1 << 20, recSize: int64(len(b))}
+		var out walkChunkOut
+		var runs []run
+		recs := make([]walkRec, num+1)
+		ok := v.scanFast(bytes.Clone(b), num, &recs[num], &out, &runs)
+		rec, err := parseRecord(bytes.Clone(b), num, v.clusters)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("fast path accepts a record parseRecord refuses: %v", err)
+		}
+		if recs[num].kind != wrFast {
+			if rec.Base == 0 {
+				t.Fatalf("fast path skips a base record")
+			}
+			return
+		}
+		ino := &inode{num: num, seq: rec.Seq, flags: rec.Flags, v: v}
+		for i := range rec.Attrs {
+			ino.attrs = append(ino.attrs, &rec.Attrs[i])
+		}
+		sc := &walkScan{recs: recs, names: out.names, arena: string(out.arena), extents: out.extents}
+		w := &walker{v: v, sc: sc, strs: map[uint32]string{}}
+		got := w.info(num, "x")
+		want := stripInfo(v.makeInfo(ino, "x"))
+		if got.name != want.name || got.mode != want.mode || got.size != want.size || !got.mtime.Equal(want.mtime) ||
+			!reflect.DeepEqual(*got.meta, *want.meta) || want.readErr != nil {
+			t.Fatalf("fast     %+v %+v\nmakeInfo %+v %+v", got, got.meta, want, want.meta)
+		}
+	})
+}
