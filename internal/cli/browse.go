@@ -118,7 +118,7 @@ func (a *app) ls(image, p string, long, recursive, all bool) error {
 
 func (a *app) printEntry(img *guest.Image, p string, info fs.FileInfo, long bool) error {
 	if a.json {
-		return a.emit(describeEntry(p, info, false))
+		return a.emitEntry(describeEntry(p, info, false))
 	}
 	display := "/" + p
 	if !long {
@@ -187,10 +187,10 @@ func (a *app) stat(image, p string) error {
 		row("owner", fmt.Sprintf("uid %d, gid %d", *j.UID, *j.GID))
 	}
 	row("attributes", strings.Join(j.Attributes, ", "))
-	row("created", j.Created)
-	row("modified", j.Modified)
-	row("accessed", j.Accessed)
-	row("changed", j.Changed)
+	row("created", j.Created.String())
+	row("modified", j.Modified.String())
+	row("accessed", j.Accessed.String())
+	row("changed", j.Changed.String())
 	if j.Inode != 0 {
 		row("inode", fmt.Sprintf("%d (generation %d)", j.Inode, j.Generation))
 	}
@@ -467,7 +467,7 @@ func (a *app) find(image, p string, q *findQuery) error {
 			return nil
 		}
 		if a.json {
-			return a.emit(describeEntry(fp, info, false))
+			return a.emitEntry(describeEntry(fp, info, false))
 		}
 		matches = append(matches, "/"+fp)
 		return nil

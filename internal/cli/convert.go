@@ -92,57 +92,84 @@ type convertPiece struct {
 	err error
 }
 
+// convertWorkers read chunks in parallel: a chain's layers, sparse blocks
+// and page-cache copies keep more than one core busy.
+const convertWorkers = 4
+
 // writeRaw copies the flattened disk to out. With file set (a regular
 // file), holes are skipped and the file is sized at the end; otherwise
-// holes are written as zeros. A reader goroutine stays a few chunks ahead
-// of the writer so that reading and writing overlap.
+// holes are written as zeros. Workers read chunks ahead in parallel; the
+// writer takes them in order, so a stream gets the disk in sequence.
 func writeRaw(d *vdisk.Disk, out io.Writer, file *os.File, bar *progressBar) error {
 	size := d.Size()
-	const depth = 4
+	depth := 2 * convertWorkers
 	free := make(chan []byte, depth)
 	for range depth {
 		free <- make([]byte, convertChunk)
 	}
-	pieces := make(chan convertPiece, depth)
+	type job struct {
+		off    int64
+		buf    []byte
+		result chan convertPiece
+	}
+	jobs := make(chan job, depth)
+	order := make(chan chan convertPiece, depth)
 	stop := make(chan struct{})
 	defer close(stop)
+	// The dispatcher hands each chunk's result slot to a worker and, in
+	// disk order, to the writer.
 	go func() {
-		defer close(pieces)
-		var exts []extent.Extent
+		defer close(jobs)
+		defer close(order)
 		for off := int64(0); off < size; off += convertChunk {
-			n := min(int64(convertChunk), size-off)
-			var err error
-			exts, err = d.Extents(exts[:0], off, n)
-			if err != nil {
-				pieces <- convertPiece{err: err}
-				return
-			}
-			p := convertPiece{off: off}
-			if hasData(exts) {
-				select {
-				case p.buf = <-free:
-				case <-stop:
-					return
-				}
-				p.buf = p.buf[:n]
-				if _, err := d.ReadAt(p.buf, off); err != nil && err != io.EOF {
-					p.err = fmt.Errorf("reading the virtual disk at %d: %w", off, err)
-				}
-			} else {
-				p.buf = nil
-			}
+			// Buffers are taken here, in disk order, so the chunk the
+			// writer waits for always has one.
+			var buf []byte
 			select {
-			case pieces <- p:
+			case buf = <-free:
 			case <-stop:
 				return
 			}
-			if p.err != nil {
+			result := make(chan convertPiece, 1)
+			select {
+			case order <- result:
+			case <-stop:
+				return
+			}
+			select {
+			case jobs <- job{off, buf, result}:
+			case <-stop:
 				return
 			}
 		}
 	}()
+	for range convertWorkers {
+		go func() {
+			var exts []extent.Extent
+			for j := range jobs {
+				p := convertPiece{off: j.off}
+				n := min(int64(convertChunk), size-p.off)
+				var err error
+				exts, err = d.Extents(exts[:0], p.off, n)
+				switch {
+				case err != nil:
+					p.err = err
+				case hasData(exts):
+					p.buf = j.buf[:n]
+					if _, err := d.ReadAt(p.buf, p.off); err != nil && err != io.EOF {
+						p.err = fmt.Errorf("reading the virtual disk at %d: %w", p.off, err)
+					}
+				}
+				if p.buf == nil {
+					free <- j.buf // a hole needs no buffer
+				}
+				j.result <- p
+			}
+		}()
+	}
 	zeros := make([]byte, convertChunk)
-	for p := range pieces {
+	for result := range order {
+		p := <-result
 		if p.err != nil {
 			return p.err
 		}

@@ -40,10 +40,10 @@ type entryJSON struct {
 	Type       string            `json:"type"`
 	Size       int64             `json:"size"`
 	Mode       string            `json:"mode"`
-	Modified   string            `json:"mtime,omitempty"`
-	Accessed   string            `json:"atime,omitempty"`
-	Changed    string            `json:"ctime,omitempty"`
-	Created    string            `json:"btime,omitempty"`
+	Modified   stamp             `json:"mtime,omitzero"`
+	Accessed   stamp             `json:"atime,omitzero"`
+	Changed    stamp             `json:"ctime,omitzero"`
+	Created    stamp             `json:"btime,omitzero"`
 	Allocated  int64             `json:"allocated,omitempty"`
 	Inode      uint64            `json:"inode,omitempty"`
 	Generation uint32            `json:"generation,omitempty"`
@@ -89,6 +89,27 @@ func fileType(m fs.FileMode) string {
 	return "other"
 }
 
+// stamp is a time as --json prints it: UTC, RFC 3339 with nanoseconds;
+// omitted when zero.
+type stamp struct{ t time.Time }
+
+func (s stamp) IsZero() bool { return s.t.IsZero() }
+
+func (s stamp) String() string {
+	if s.t.IsZero() {
+		return ""
+	}
+	return s.t.UTC().Format(time.RFC3339Nano)
+}
+
+func (s stamp) MarshalJSON() ([]byte, error) { return s.appendJSON(nil), nil }
+
+func (s stamp) appendJSON(b []byte) []byte {
+	b = append(b, '"')
+	b = s.t.UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"')
+}
+
 func timeJSON(t time.Time) string {
 	if t.IsZero() {
 		return ""
@@ -101,7 +122,7 @@ func timeJSON(t time.Time) string {
 func describeEntry(p string, info fs.FileInfo, full bool) entryJSON {
 	j := entryJSON{
 		Path: "/" + strings.TrimPrefix(p, "/"), Name: info.Name(), Type: fileType(info.Mode()),
-		Size: info.Size(), Mode: info.Mode().String(), Modified: timeJSON(info.ModTime()),
+		Size: info.Size(), Mode: info.Mode().String(), Modified: stamp{info.ModTime()},
 	}
 	if p == "." || p == "" {
 		j.Path, j.Name = "/", "/"
@@ -112,9 +133,9 @@ func describeEntry(p string, info fs.FileInfo, full bool) entryJSON {
 	if m == nil {
 		return j
 	}
-	j.Accessed, j.Changed, j.Created = timeJSON(m.Access), timeJSON(m.Change), timeJSON(m.Birth)
+	j.Accessed, j.Changed, j.Created = stamp{m.Access}, stamp{m.Change}, stamp{m.Birth}
 	if !m.Modify.IsZero() {
-		j.Modified = timeJSON(m.Modify)
+		j.Modified = stamp{m.Modify}
 	}
 	j.Allocated, j.Inode, j.Generation, j.Nlink, j.Rdev = m.Allocated, m.Inode, m.Generation, m.Nlink, m.Rdev
 	if m.UnixMode != 0 {

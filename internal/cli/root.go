@@ -3,12 +3,14 @@
 package cli
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -32,6 +34,8 @@ type app struct {
 	ignoreLog     bool
 	progress      string
 	json          bool
+	jsonBuf       []byte     // reused by emitEntry
+	outMu         sync.Mutex // serialises emit
 	vm            string
 	vmDisk        int
 }
@@ -39,13 +43,18 @@ type app struct {
 // Main runs grain with args and returns the exit status: 0, 1 for errors,
 // 2 for misuse of the command line.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	// Listings print many short lines: buffer them.
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	a := &app{stdin: stdin, stdout: out, stderr: stderr}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.Execute()
+	if ferr := out.Flush(); err == nil && ferr != nil {
+		err = ferr
+	}
 	if err == nil {
 		return 0
 	}
@@ -116,14 +125,29 @@ func (a *app) openImage(arg string) (*guest.Image, error) {
 	return guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
 }
 
-// emit writes one JSON object on one line.
+// emit writes one JSON object on one line, at once: status lines may come
+// from progress callbacks on other goroutines and are read as they come.
 func (a *app) emit(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
 	b = append(b, '\n')
-	_, err = a.stdout.Write(b)
+	a.outMu.Lock()
+	defer a.outMu.Unlock()
+	if _, err = a.stdout.Write(b); err != nil {
+		return err
+	}
+	if f, ok := a.stdout.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
+}
+
+// emitEntry writes one file's metadata as one JSON line.
+func (a *app) emitEntry(e entryJSON) error {
+	a.jsonBuf = append(appendEntryJSON(a.jsonBuf[:0], &e), '\n')
+	_, err := a.stdout.Write(a.jsonBuf)
 	return err
 }
 
