@@ -6,18 +6,21 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/guest"
 	"github.com/grainvm/grain/vdisk"
 	"github.com/grainvm/grain/vdisk/vhdx/vhdxtest"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchcorpus tree|chain [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchcorpus tree|chain|touch [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -26,6 +29,8 @@ func main() {
 		err = tree(os.Args[2:])
 	case "chain":
 		err = chain(os.Args[2:])
+	case "touch":
+		err = touch(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -130,4 +135,69 @@ func chain(args []string) error {
 		parent = child
 	}
 	return nil
+}
+
+// touch writes a differencing VHDX over base whose writes replace the data
+// of randomly chosen files of the volume until about percent of the disk
+// is written: a checkpoint in which users changed some files, and nothing
+// else (file-system metadata stays as it was, so the files keep their
+// places and sizes).
+func touch(args []string) error {
+	fl := flag.NewFlagSet("touch", flag.ExitOnError)
+	base := fl.String("base", "", "base image")
+	out := fl.String("out", "", "the differencing VHDX to write, in the base's folder")
+	percent := fl.Float64("percent", 1, "share of the disk to rewrite")
+	fl.Parse(args)
+	img, err := guest.Open(*base, nil)
+	if err != nil {
+		return err
+	}
+	defer img.Close()
+	d := img.Disk()
+	type file struct {
+		vol  *guest.Volume
+		exts []fsys.Extent
+	}
+	var files []file
+	for _, v := range img.Volumes() {
+		if v.FS == nil {
+			continue
+		}
+		err := img.Walk(v.Name, func(p string, info fs.FileInfo) error {
+			if m := fsys.MetaOf(info); m != nil && info.Mode().IsRegular() && len(m.Extents) > 0 && !m.Compressed {
+				files = append(files, file{v, m.Extents})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	rng.Shuffle(len(files), func(i, j int) { files[i], files[j] = files[j], files[i] })
+	sector := int64(d.SectorSize())
+	var writes []vhdxtest.Write
+	var held int64
+	for _, f := range files {
+		if float64(held) >= float64(d.Size())*(*percent)/100 {
+			break
+		}
+		for _, e := range f.exts {
+			off := f.vol.Offset + e.Physical
+			// Whole sectors inside the extent only.
+			start := (off + sector - 1) / sector * sector
+			end := (off + e.Length) / sector * sector
+			if end <= start {
+				continue
+			}
+			data := make([]byte, end-start)
+			for i := range data {
+				data[i] = byte(rng.Uint32())
+			}
+			writes = append(writes, vhdxtest.Write{Offset: start, Data: data})
+			held += end - start
+		}
+	}
+	top := d.Layers()[0]
+	return vhdxtest.WriteDifferencing(*out, *base, top.ID, d.Size(), d.SectorSize(), 32<<20, writes)
 }
