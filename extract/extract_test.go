@@ -161,3 +161,40 @@ func TestHostName(t *testing.T) {
 		}
 	}
 }
+
+// TestCaseFoldedNamesAndDeepPaths: a file and a folder whose names differ
+// only in case, and a tree a thousand folders deep, land inside DEST or
+// fail one by one, never elsewhere.
+func TestCaseFoldedNamesAndDeepPaths(t *testing.T) {
+	m := fstest.MapFS{
+		"v/Data/inner.txt": {Data: []byte("inside Data")},
+		"v/data":           {Data: []byte("a file named data")},
+		"evil":             {},
+	}
+	deep := "v/deep"
+	for range 1000 {
+		deep += "/d"
+	}
+	m[deep+"/bottom.txt"] = &fstest.MapFile{Data: []byte("bottom")}
+	top := t.TempDir()
+	dest := filepath.Join(top, "dest")
+	before := snapshotDir(t, top)
+	var reports []string
+	_, err := extract.Copy(mapSource{MapFS: m}, []string{"v"}, dest, &extract.Options{
+		Recursive: true,
+		Report:    func(p string, err error) { reports = append(reports, p+": "+err.Error()) },
+	})
+	// On a case-sensitive host both names land; on a case-insensitive one
+	// the second is reported. Either way nothing else may fail.
+	if err != nil && len(reports) != 1 {
+		t.Errorf("%v: %v", err, reports)
+	}
+	if b, err := os.ReadFile(filepath.Join(dest, filepath.FromSlash(deep), "bottom.txt")); err != nil || string(b) != "bottom" {
+		t.Errorf("deep file: %q %v", b, err)
+	}
+	for p := range snapshotDir(t, top) {
+		if !before[p] && p != dest && !strings.HasPrefix(p, dest+string(filepath.Separator)) {
+			t.Errorf("created outside DEST: %s", p)
+		}
+	}
+}
