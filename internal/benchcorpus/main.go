@@ -67,10 +67,11 @@ func tree(args []string) error {
 				return err
 			}
 		}
-		// Exponential sizes around the mean; one file in 2000 is large.
-		size := int64(rng.ExpFloat64() * float64(mean) * 0.8)
+		// Exponential sizes around the mean; one file in 2000 is large
+		// (10 MiB), together about a third of the bytes.
+		size := int64(rng.ExpFloat64() * float64(mean) * 0.65)
 		if i%2000 == 0 {
-			size = 40 << 20
+			size = 10 << 20
 		}
 		off := rng.Int64N(int64(len(buf)) - min(size, int64(len(buf))-1))
 		p := filepath.Join(dir, fmt.Sprintf("file%06d.dat", i))
