@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -33,6 +34,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/pkg/sftp"
 
@@ -114,6 +116,18 @@ func ParseConfig(s string) (Config, error) {
 	}
 	if strings.ContainsAny(cfg.Host, " \t/@%[]") || strings.ContainsFunc(cfg.Host+cfg.User, unicode.IsControl) {
 		return Config{}, fmt.Errorf("sftp: invalid host name %q", cfg.Host)
+	}
+	// User names hold at most one "@" (user@domain), never at an end, so
+	// that both location forms read them the same way.
+	if !utf8.ValidString(cfg.Host+cfg.User) || strings.Count(cfg.User, "@") > 1 || strings.ContainsAny(cfg.User, " \t/[]:%") ||
+		strings.HasPrefix(cfg.User, "@") || strings.HasSuffix(cfg.User, "@") {
+		return Config{}, fmt.Errorf("sftp: invalid user or host in %q", s)
+	}
+	// A host with a colon can only be an IPv6 address.
+	if strings.Contains(cfg.Host, ":") {
+		if _, err := netip.ParseAddr(cfg.Host); err != nil {
+			return Config{}, fmt.Errorf("sftp: invalid host name %q: not an IPv6 address", cfg.Host)
+		}
 	}
 	if strings.HasPrefix(cfg.Host, "-") || strings.HasPrefix(cfg.User, "-") {
 		return Config{}, fmt.Errorf("sftp: host or user %q would be taken as an ssh option", cfg.User+"@"+cfg.Host)
