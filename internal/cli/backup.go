@@ -125,6 +125,25 @@ func (a *app) openRepo(ctx context.Context, rf *repoFlags) (*restic.Repository, 
 // closeRepo ends the backend's session (SFTP).
 func closeRepo(repo *restic.Repository) { location.Close(repo.Backend()) }
 
+// openRepoForReading opens the repository, takes a shared lock and loads
+// its index, as the reading commands need; release undoes it all.
+func (a *app) openRepoForReading(ctx context.Context, rf *repoFlags) (repo *restic.Repository, release func(), err error) {
+	if repo, err = a.openRepo(ctx, rf); err != nil {
+		return nil, nil, err
+	}
+	unlock, err := lockRepo(ctx, repo)
+	if err != nil {
+		closeRepo(repo)
+		return nil, nil, err
+	}
+	release = func() { unlock(); closeRepo(repo) }
+	if err := repo.LoadIndex(ctx); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return repo, release, nil
+}
+
 // lockRepo takes a non-exclusive lock, as restic's reading commands do.
 func lockRepo(ctx context.Context, repo *restic.Repository) (func(), error) {
 	l, err := repo.Lock(ctx, false)
@@ -544,19 +563,11 @@ func (a *app) restore(ctx context.Context, rf *repoFlags, sel, target string, o 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	snap, sub, _ := strings.Cut(sel, ":")
-	repo, err := a.openRepo(ctx, rf)
+	repo, release, err := a.openRepoForReading(ctx, rf)
 	if err != nil {
 		return err
 	}
-	defer closeRepo(repo)
-	unlock, err := lockRepo(ctx, repo)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := repo.LoadIndex(ctx); err != nil {
-		return err
-	}
+	defer release()
 	sn, err := backup.FindSnapshot(ctx, repo, snap, "")
 	if err != nil {
 		return err
@@ -590,19 +601,11 @@ func (a *app) restore(ctx context.Context, rf *repoFlags, sel, target string, o 
 
 // lsRepo is ls --repo: SNAPSHOT [PATH].
 func (a *app) lsRepo(ctx context.Context, rf *repoFlags, args []string, long, recursive bool) error {
-	repo, err := a.openRepo(ctx, rf)
+	repo, release, err := a.openRepoForReading(ctx, rf)
 	if err != nil {
 		return err
 	}
-	defer closeRepo(repo)
-	unlock, err := lockRepo(ctx, repo)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := repo.LoadIndex(ctx); err != nil {
-		return err
-	}
+	defer release()
 	sn, err := backup.FindSnapshot(ctx, repo, args[0], "")
 	if err != nil {
 		return err
@@ -682,19 +685,11 @@ type findMatchJSON struct {
 
 // findRepo is find --repo: which snapshots hold files matching a glob.
 func (a *app) findRepo(ctx context.Context, rf *repoFlags, glob string, ignoreCase bool) error {
-	repo, err := a.openRepo(ctx, rf)
+	repo, release, err := a.openRepoForReading(ctx, rf)
 	if err != nil {
 		return err
 	}
-	defer closeRepo(repo)
-	unlock, err := lockRepo(ctx, repo)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := repo.LoadIndex(ctx); err != nil {
-		return err
-	}
+	defer release()
 	var rows []findMatchJSON
 	err = backup.Find(ctx, repo, glob, ignoreCase, func(m backup.Match) error {
 		j := findMatchJSON{Snapshot: m.Snapshot.ID.String(), Time: m.Snapshot.Time, Hostname: m.Snapshot.Hostname,

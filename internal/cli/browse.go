@@ -30,6 +30,16 @@ func treePath(p string) (string, error) {
 	return clean, nil
 }
 
+// openAt opens an image and turns the user's path in it into a tree path.
+func (a *app) openAt(image, p string) (*guest.Image, string, error) {
+	name, err := treePath(p)
+	if err != nil {
+		return nil, "", err
+	}
+	img, err := a.openImage(image)
+	return img, name, err
+}
+
 func (a *app) lsCommand() *cobra.Command {
 	var long, recursive, all bool
 	var rf repoFlags
@@ -58,11 +68,7 @@ func (a *app) lsCommand() *cobra.Command {
 }
 
 func (a *app) ls(image, p string, long, recursive, all bool) error {
-	name, err := treePath(p)
-	if err != nil {
-		return err
-	}
-	img, err := a.openImage(image)
+	img, name, err := a.openAt(image, p)
 	if err != nil {
 		return err
 	}
@@ -152,11 +158,7 @@ func (a *app) statCommand() *cobra.Command {
 }
 
 func (a *app) stat(image, p string) error {
-	name, err := treePath(p)
-	if err != nil {
-		return err
-	}
-	img, err := a.openImage(image)
+	img, name, err := a.openAt(image, p)
 	if err != nil {
 		return err
 	}
@@ -236,11 +238,7 @@ func (a *app) catCommand() *cobra.Command {
 }
 
 func (a *app) cat(image, p, stream string) error {
-	name, err := treePath(p)
-	if err != nil {
-		return err
-	}
-	img, err := a.openImage(image)
+	img, name, err := a.openAt(image, p)
 	if err != nil {
 		return err
 	}
@@ -452,11 +450,7 @@ func (q *findQuery) match(info fs.FileInfo) bool {
 }
 
 func (a *app) find(image, p string, q *findQuery) error {
-	root, err := treePath(p)
-	if err != nil {
-		return err
-	}
-	img, err := a.openImage(image)
+	img, root, err := a.openAt(image, p)
 	if err != nil {
 		return err
 	}
