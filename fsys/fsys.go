@@ -59,6 +59,16 @@ type WalkFS interface {
 	Walk(root string, fn func(path string, info fs.FileInfo) error) error
 }
 
+// InfoOpener is implemented by drivers that can open a file straight from
+// a FileInfo their Walk, Stat, Lstat or ReadDir returned, without looking
+// its path up again: bulk readers (tar, backup) open hundreds of thousands
+// of files this way. name is the path the info was listed under; drivers
+// use it for errors only. OpenInfo of a directory or a link may fail like
+// Open would.
+type InfoOpener interface {
+	OpenInfo(name string, info fs.FileInfo) (File, error)
+}
+
 // Meta is what FileInfo.Sys() returns on every grain file system: all the
 // metadata listing, stat, extraction and backup need. Fields a file system
 // does not record are left zero.

@@ -254,6 +254,32 @@ func (img *Image) OpenStream(name, stream string) (fsys.File, error) {
 	return f, wrap(err, "open", name+":"+stream)
 }
 
+// OpenInfo opens the file an info from Walk, Stat or Lstat describes,
+// without a path look-up where the volume's driver can do that
+// (fsys.InfoOpener); otherwise it opens name.
+func (img *Image) OpenInfo(name string, info fs.FileInfo) (fsys.File, error) {
+	v, rest, err := img.split("open", name)
+	if err != nil {
+		return nil, err
+	}
+	if v != nil && v.FS != nil && rest != "." {
+		if o, ok := v.FS.(fsys.InfoOpener); ok {
+			f, err := o.OpenInfo(rest, info)
+			return f, wrap(err, "open", name)
+		}
+	}
+	f, err := img.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	ff, ok := f.(fsys.File)
+	if !ok {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errors.New("not a regular file")}
+	}
+	return ff, nil
+}
+
 // Walk calls fn for root and everything below it, a directory before its
 // entries; volumes whose driver has a fast whole-tree walk use it.
 func (img *Image) Walk(root string, fn func(p string, info fs.FileInfo) error) error {
