@@ -1,6 +1,8 @@
 package guest_test
 
 import (
+	"bytes"
+	"fmt"
 	"io/fs"
 	"testing"
 	"testing/fstest"
@@ -70,5 +72,47 @@ func TestWalkVisitsEveryFile(t *testing.T) {
 	}
 	if len(viaWalk) != len(viaWalkDir) {
 		t.Errorf("Walk gave %d paths, WalkDir %d", len(viaWalk), len(viaWalkDir))
+	}
+}
+
+// OpenInfo gives the same bytes as Open for every regular file the walk
+// lists, whether the volume's driver opens by info or falls back to a path.
+func TestOpenInfoReadsWhatOpenReads(t *testing.T) {
+	img, err := guest.Open(testutil.DemoImage(t, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	files := 0
+	if err := img.Walk(".", func(p string, info fs.FileInfo) error {
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		files++
+		want, err := fs.ReadFile(img, p)
+		if err != nil {
+			return err
+		}
+		f, err := img.OpenInfo(p, info)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		got := make([]byte, info.Size())
+		if n, err := f.ReadAt(got, 0); n != len(got) {
+			return fmt.Errorf("%s: read %d of %d bytes: %v", p, n, len(got), err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: OpenInfo and Open read different bytes", p)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if files == 0 {
+		t.Fatal("the demo image lists no regular files")
+	}
+	if _, err := img.OpenInfo("p9/none", nil); err == nil {
+		t.Error("OpenInfo of a missing volume did not fail")
 	}
 }
