@@ -66,6 +66,11 @@ func (v *FS) inode(num uint64) (*inode, error) {
 	if err != nil {
 		return nil, err
 	}
+	return v.inodeOf(rec, num)
+}
+
+// inodeOf is inode for the base record rec, already read.
+func (v *FS) inodeOf(rec *record, num uint64) (*inode, error) {
 	where := fmt.Sprintf("MFT record %d", num)
 	if !rec.inUse() {
 		return nil, formatErr(where, "not in use (deleted)")
