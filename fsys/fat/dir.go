@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Directory entry attributes (spec 6, DIR_Attr); the values are the
@@ -95,31 +96,44 @@ func shortChecksum(name []byte) uint8 {
 // shortName renders the 11-byte 8.3 name, honouring the 0x05 escape and
 // the NT lower-case flags. Bytes of 0x80 and above are code page 437.
 func shortName(raw [11]byte, ntres uint8) string {
-	n := raw
-	if n[0] == 0x05 {
-		n[0] = 0xE5
-	}
-	base := strings.TrimRight(oemString(n[:8]), " ")
-	ext := strings.TrimRight(oemString(n[8:11]), " ")
-	if ntres&ntLowerBase != 0 {
-		base = asciiLower(base)
-	}
-	if ntres&ntLowerExt != 0 {
-		ext = asciiLower(ext)
-	}
-	if ext == "" {
-		return base
-	}
-	return base + "." + ext
+	var buf [48]byte
+	return string(appendShortName(buf[:0], &raw, ntres))
 }
 
-func asciiLower(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
+// appendShortName appends the rendered 8.3 name to b (see shortName).
+func appendShortName(b []byte, raw *[11]byte, ntres uint8) []byte {
+	base, ext := raw[:8], raw[8:11]
+	for len(base) > 0 && base[len(base)-1] == ' ' {
+		base = base[:len(base)-1]
+	}
+	for len(ext) > 0 && ext[len(ext)-1] == ' ' {
+		ext = ext[:len(ext)-1]
+	}
+	b = appendOEM(b, base, ntres&ntLowerBase != 0, raw[0] == 0x05)
+	if len(ext) > 0 {
+		b = append(b, '.')
+		b = appendOEM(b, ext, ntres&ntLowerExt != 0, false)
+	}
+	return b
+}
+
+// appendOEM appends code page 437 bytes as UTF-8, ASCII letters lowered
+// if lower is set; escaped5 says the first byte 0x05 stands for 0xE5.
+func appendOEM(b, s []byte, lower, escaped5 bool) []byte {
+	for i, c := range s {
+		if i == 0 && escaped5 {
+			c = 0xE5
 		}
-		return r
-	}, s)
+		switch {
+		case c >= 0x80:
+			b = utf8.AppendRune(b, cp437[c-0x80])
+		case lower && 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // oemString decodes code page 437 bytes.
@@ -149,6 +163,7 @@ var cp437 = []rune("\u00c7\u00fc\u00e9\u00e2\u00e4\u00e0\u00e5\u00e7\u00ea\u00eb
 // ordinal first, ordinal 1 last.
 type lfnState struct {
 	units  []uint16 // 13 UTF-16 units per entry, by ordinal
+	utf8   []byte   // scratch for the decoded name
 	count  int      // number of entries announced by the first one
 	next   int      // ordinal expected next; 0 when complete
 	sum    uint8
@@ -213,19 +228,45 @@ func (s *lfnState) name(raw []byte) string {
 	if len(u) <= (s.count-1)*13 {
 		return ""
 	}
-	return string(utf16.Decode(u))
+	s.utf8 = appendUTF16(s.utf8[:0], u)
+	return string(s.utf8)
+}
+
+// appendUTF16 appends UTF-16 units as UTF-8, a lone surrogate as U+FFFD
+// (as utf16.Decode does), without an intermediate []rune.
+func appendUTF16(b []byte, u []uint16) []byte {
+	for i := 0; i < len(u); i++ {
+		c := rune(u[i])
+		switch {
+		case c < 0x80:
+			b = append(b, byte(c))
+			continue
+		case utf16.IsSurrogate(c):
+			if i+1 < len(u) {
+				if r := utf16.DecodeRune(c, rune(u[i+1])); r != utf8.RuneError {
+					b = utf8.AppendRune(b, r)
+					i++
+					continue
+				}
+			}
+			c = utf8.RuneError
+		}
+		b = utf8.AppendRune(b, c)
+	}
+	return b
 }
 
 // parseDir splits raw directory data (read from the volume at the byte
 // offsets given by offsetOf) into entries. Deleted entries, volume labels,
 // orphaned long-name entries are skipped; "." and ".." are marked.
-func parseDir(data []byte, offsetOf func(int) int64, is32 bool) (entries []entry, label string, hasLabel bool) {
+func parseDir(entries []entry, data []byte, offsetOf func(int) int64, is32 bool) (_ []entry, label string, hasLabel bool) {
 	var lfn lfnState
+	var sb [48]byte
 	for i := 0; i+dirEntrySize <= len(data); i += dirEntrySize {
 		b := data[i : i+dirEntrySize]
 		switch b[0] {
 		case 0x00:
-			return
+			return entries, label, hasLabel
 		case 0xE5:
 			lfn.reset()
 			continue
@@ -252,14 +293,19 @@ func parseDir(data []byte, offsetOf func(int) int64, is32 bool) (entries []entry
 		if string(d.Name[:]) == ".          " || string(d.Name[:]) == "..         " {
 			e.dotEntry = true
 		}
-		e.short = shortName(d.Name, d.NTRes)
-		e.name = e.short
-		if long != "" {
-			e.name = long
+		short := appendShortName(sb[:0], &d.Name, d.NTRes)
+		switch {
+		case long == "":
+			e.short = string(short)
+			e.name = e.short
+		case string(short) == long: // compared without allocating
+			e.short, e.name = long, long
+		default:
+			e.short, e.name = string(short), long
 		}
 		entries = append(entries, e)
 	}
-	return
+	return entries, label, hasLabel
 }
 
 // fatTime decodes a FAT date and time (and 10 ms count) as if UTC: FAT

@@ -240,7 +240,7 @@ func (f *FS) loadDir(ext []fsys.Extent, isRoot bool) (*dirData, error) {
 		}
 		return -1
 	}
-	all, label, hasLabel := parseDir(data, offsetOf, f.g.kind == "fat32")
+	all, label, hasLabel := parseDir(nil, data, offsetOf, f.g.kind == "fat32")
 	d := &dirData{extents: ext, byName: make(map[string]int), byFold: make(map[string]int)}
 	if isRoot {
 		d.label, d.hasLabel = label, hasLabel

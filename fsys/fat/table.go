@@ -3,10 +3,10 @@ package fat
 import (
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 )
 
 // table reads entries of one FAT copy through a small bounded page cache,
@@ -60,52 +60,71 @@ func (t *table) page(p int64) ([]byte, error) {
 	return b, nil
 }
 
-// bytesAt copies n (<= 4) bytes at FAT offset off. Caller holds mu.
-func (t *table) bytesAt(off int64, n int) ([4]byte, error) {
-	var out [4]byte
-	for i := 0; i < n; i++ {
-		o := off + int64(i)
-		if o >= t.size {
-			return out, fmt.Errorf("fat: FAT entry at 0x%x beyond the FAT", off)
-		}
-		b, err := t.page(o / pageSize)
-		if err != nil {
-			return out, err
-		}
-		out[i] = b[o%pageSize]
-	}
-	return out, nil
-}
-
 // next returns the FAT entry of cluster c, as a 28-bit value for FAT32.
 func (t *table) next(c uint32) (uint32, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	switch t.g.kind {
-	case "fat12":
-		off := int64(c) + int64(c)/2
-		b, err := t.bytesAt(off, 2)
+	off, n := entryPos(t.g.kind, c)
+	if off+n > t.size {
+		return 0, fmt.Errorf("fat: FAT entry of cluster %d at 0x%x beyond the FAT", c, off)
+	}
+	var b [4]byte
+	// A FAT12 entry may straddle two pages; FAT16 and FAT32 entries never
+	// do (pageSize is a multiple of 4).
+	for k := int64(0); k < n; {
+		p, err := t.page((off + k) / pageSize)
 		if err != nil {
 			return 0, err
 		}
+		k += int64(copy(b[k:n], p[(off+k)%pageSize:]))
+	}
+	return decodeEntry(t.g.kind, c, b[:n]), nil
+}
+
+// entryPos is the byte offset and size of cluster c's entry in a FAT.
+func entryPos(kind string, c uint32) (off, n int64) {
+	switch kind {
+	case "fat12":
+		return int64(c) + int64(c)/2, 2
+	case "fat16":
+		return int64(c) * 2, 2
+	}
+	return int64(c) * 4, 4
+}
+
+// decodeEntry decodes the entry bytes b of cluster c.
+func decodeEntry(kind string, c uint32, b []byte) uint32 {
+	switch kind {
+	case "fat12":
 		v := uint32(b[0]) | uint32(b[1])<<8
 		if c&1 == 1 {
-			return v >> 4, nil
+			return v >> 4
 		}
-		return v & 0xFFF, nil
+		return v & 0xFFF
 	case "fat16":
-		b, err := t.bytesAt(int64(c)*2, 2)
-		if err != nil {
-			return 0, err
-		}
-		return uint32(b[0]) | uint32(b[1])<<8, nil
-	default:
-		b, err := t.bytesAt(int64(c)*4, 4)
-		if err != nil {
-			return 0, err
-		}
-		return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24) & 0x0FFFFFFF, nil
+		return uint32(b[0]) | uint32(b[1])<<8
 	}
+	return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24) & 0x0FFFFFFF
+}
+
+// nexter gives the next cluster of a chain: the paged table, or a whole
+// FAT held in memory for a walk.
+type nexter interface {
+	next(c uint32) (uint32, error)
+}
+
+// memFAT is a whole FAT copy in memory (a walk reads it once).
+type memFAT struct {
+	kind string
+	b    []byte
+}
+
+func (m *memFAT) next(c uint32) (uint32, error) {
+	off, n := entryPos(m.kind, c)
+	if off+n > int64(len(m.b)) {
+		return 0, fmt.Errorf("fat: FAT entry of cluster %d at 0x%x beyond the FAT", c, off)
+	}
+	return decodeEntry(m.kind, c, m.b[off:off+n]), nil
 }
 
 // eoc, bad: the end-of-chain and bad-cluster markers of the FAT type.
@@ -125,62 +144,61 @@ func (g *geometry) markers() (bad, eoc uint32) {
 // A chain that leaves the FAT, reaches a free, reserved or bad cluster,
 // ends too early, or loops is an error.
 func (t *table) chain(first uint32, want int64, limit int64) ([]fsys.Extent, int64, error) {
-	g := t.g
+	return chain(t.g, t, first, want, limit, nil)
+}
+
+// chain follows a chain through fat (see table.chain) and appends its
+// extents to dst: all[len(dst):] is the chain. On error all is dst.
+func chain(g *geometry, fat nexter, first uint32, want int64, limit int64, dst []fsys.Extent) (all []fsys.Extent, n int64, err error) {
 	bad, eoc := g.markers()
 	if want == 0 {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
-	var ext []fsys.Extent
-	var n int64
+	base := len(dst)
+	ext := dst
+	fail := func(err error) ([]fsys.Extent, int64, error) { return dst, 0, err }
 	c := first
 	for {
 		if c < 2 || c > g.clusters+1 {
 			switch {
 			case c >= eoc && want < 0:
-				return finishChain(ext, n, first)
+				return finishChain(ext, base, n, first)
 			case c >= eoc:
-				return nil, 0, fmt.Errorf("fat: cluster chain from %d ends after %d of %d clusters", first, n, want)
+				return fail(fmt.Errorf("fat: cluster chain from %d ends after %d of %d clusters", first, n, want))
 			case c == bad:
-				return nil, 0, fmt.Errorf("fat: cluster chain from %d reaches a bad cluster after %d clusters", first, n)
+				return fail(fmt.Errorf("fat: cluster chain from %d reaches a bad cluster after %d clusters", first, n))
 			case c == 0:
-				return nil, 0, fmt.Errorf("fat: cluster chain from %d reaches a free cluster after %d clusters", first, n)
+				return fail(fmt.Errorf("fat: cluster chain from %d reaches a free cluster after %d clusters", first, n))
 			default:
-				return nil, 0, fmt.Errorf("fat: cluster chain from %d: cluster %d outside the volume (%d clusters)", first, c, g.clusters)
+				return fail(fmt.Errorf("fat: cluster chain from %d: cluster %d outside the volume (%d clusters)", first, c, g.clusters))
 			}
 		}
 		off := g.clusterOffset(c)
-		if k := len(ext) - 1; k >= 0 && ext[k].Physical+ext[k].Length == off {
+		if k := len(ext) - 1; k >= base && ext[k].Physical+ext[k].Length == off {
 			ext[k].Length += g.clusterSize
 		} else {
 			ext = append(ext, fsys.Extent{Logical: n * g.clusterSize, Physical: off, Length: g.clusterSize})
 		}
 		n++
 		if n == want {
-			return finishChain(ext, n, first)
+			return finishChain(ext, base, n, first)
 		}
 		if n > int64(g.clusters) || (limit >= 0 && n > limit) {
-			return nil, 0, fmt.Errorf("fat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1)
+			return fail(fmt.Errorf("fat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1))
 		}
-		next, err := t.next(c)
+		next, err := fat.next(c)
 		if err != nil {
-			return nil, 0, err
+			return fail(err)
 		}
 		c = next
 	}
 }
 
-// finishChain rejects chains that use a cluster twice (loops), found as
-// overlapping extents.
-func finishChain(ext []fsys.Extent, n int64, first uint32) ([]fsys.Extent, int64, error) {
-	if len(ext) > 1 {
-		s := make([]fsys.Extent, len(ext))
-		copy(s, ext)
-		sort.Slice(s, func(i, j int) bool { return s[i].Physical < s[j].Physical })
-		for i := 1; i < len(s); i++ {
-			if s[i-1].Physical+s[i-1].Length > s[i].Physical {
-				return nil, 0, fmt.Errorf("fat: cluster chain from %d uses a cluster twice (a loop)", first)
-			}
-		}
+// finishChain rejects chains (ext[base:]) that use a cluster twice
+// (loops), found as overlapping extents.
+func finishChain(ext []fsys.Extent, base int, n int64, first uint32) ([]fsys.Extent, int64, error) {
+	if extentfile.Overlap(ext[base:]) {
+		return ext[:base], 0, fmt.Errorf("fat: cluster chain from %d uses a cluster twice (a loop)", first)
 	}
 	return ext, n, nil
 }

@@ -1,0 +1,219 @@
+package fat
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/treewalk"
+)
+
+var _ fsys.WalkFS = (*FS)(nil)
+
+// maxWalkFAT bounds the FAT a walk reads into memory at once; a larger FAT
+// (a FAT32 volume of more than 16M clusters) is read through the bounded
+// page cache instead.
+const maxWalkFAT = 64 << 20
+
+// Walk calls fn for root and every file and directory below it (see
+// fsys.WalkFS). It reads the FAT once, then reads and parses directories
+// on several goroutines ahead of fn, each directory's clusters in as few
+// reads as its chain allows; the infos it passes carry their Meta
+// complete, extents included. Entries come breadth first, each directory's
+// in on-disk order.
+func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) error {
+	n, err := f.resolve("walk", root)
+	if err != nil {
+		return err
+	}
+	if err := fn(root, f.infoOf(n)); err != nil || n.dir == nil {
+		if err == fs.SkipDir || err == fs.SkipAll {
+			return nil
+		}
+		return err
+	}
+	w := &walker{f: f, fat: f.fat, scratch: make([]walkScratch, treewalk.Workers())}
+	if f.fat.size <= maxWalkFAT {
+		b := make([]byte, f.fat.size)
+		if _, err := f.r.ReadAt(b, f.fat.offset); err != nil && err != io.EOF {
+			return &fs.PathError{Op: "walk", Path: root, Err: fmt.Errorf("fat: reading FAT at 0x%x: %w", f.fat.offset, err)}
+		}
+		w.fat = &memFAT{kind: f.g.kind, b: b}
+	}
+	start := walkDir{ext: n.dir.extents}
+	var key uint64
+	if n.e != nil {
+		key = uint64(n.e.cluster)
+	} else if f.g.kind == "fat32" {
+		key = uint64(f.g.bs.RootClus)
+	}
+	return treewalk.Walk("fat", root, start, key, w.read, fn)
+}
+
+// walkDir is a directory to list: its data's extents, or the error met
+// resolving them.
+type walkDir struct {
+	ext []fsys.Extent
+	err error
+}
+
+type walker struct {
+	f       *FS
+	fat     nexter
+	scratch []walkScratch // per worker
+}
+
+// walkScratch is a worker's reusable buffers: the directory's raw data
+// and its parsed entries, both copied out before reuse.
+type walkScratch struct {
+	data []byte
+	ents []entry
+}
+
+// walkInfo is the FileInfo a walk gives: the entry and its Meta, made
+// once, in slabs of one directory's entries.
+type walkInfo struct {
+	f    *FS
+	e    entry
+	meta fsys.Meta
+}
+
+func (fi *walkInfo) Name() string       { return fi.e.name }
+func (fi *walkInfo) IsDir() bool        { return fi.e.isDir() }
+func (fi *walkInfo) Size() int64        { return fi.meta.Size }
+func (fi *walkInfo) ModTime() time.Time { return fi.meta.Modify }
+func (fi *walkInfo) Sys() any           { return &fi.meta }
+func (fi *walkInfo) String() string     { return fs.FormatFileInfo(fi) }
+func (fi *walkInfo) Mode() fs.FileMode {
+	if fi.IsDir() {
+		return fs.ModeDir | 0o555
+	}
+	return 0o444
+}
+
+// read lists one directory for treewalk: it reads the data, parses the
+// entries and resolves every entry's cluster chain through the in-memory
+// FAT, filling the same Meta as fileInfo.Sys does.
+func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) {
+	if d.err != nil {
+		return nil, d.err
+	}
+	f, g := w.f, w.f.g
+	s := &w.scratch[worker]
+	var total int64
+	for _, x := range d.ext {
+		if x.Physical < 0 || x.Physical+x.Length > f.size {
+			return nil, fmt.Errorf("fat: directory data at 0x%x beyond end of volume", x.Physical)
+		}
+		total += x.Length
+	}
+	if total > maxDirSize {
+		return nil, fmt.Errorf("fat: directory at 0x%x: %d bytes is larger than a directory can be", d.ext[0].Physical, total)
+	}
+	if int64(cap(s.data)) < total {
+		s.data = make([]byte, total)
+	}
+	data := s.data[:total]
+	for _, x := range d.ext {
+		if _, err := f.r.ReadAt(data[x.Logical:x.Logical+x.Length], x.Physical); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("fat: reading directory at 0x%x: %w", x.Physical, err)
+		}
+	}
+	offsetOf := func(i int) int64 {
+		for _, x := range d.ext {
+			if int64(i) < x.Logical+x.Length {
+				return x.Physical + int64(i) - x.Logical
+			}
+		}
+		return -1
+	}
+	s.ents, _, _ = parseDir(s.ents[:0], data, offsetOf, g.kind == "fat32")
+	count := 0
+	for i := range s.ents {
+		if !s.ents[i].dotEntry {
+			count++
+		}
+	}
+	// One allocation each for the infos, the extents (most files have one)
+	// and the short names, shared by the directory's entries.
+	infos := make([]walkInfo, count)
+	out := make([]treewalk.Entry[walkDir], count)
+	exts := make([]fsys.Extent, 0, count)
+	var kvs []fsys.KV
+	k := 0
+	for i := range s.ents {
+		e := &s.ents[i]
+		if e.dotEntry {
+			continue
+		}
+		wi := &infos[k]
+		wi.f = f
+		wi.e = *e
+		wi.e.name = fsys.SafeName(e.name)
+		m := &wi.meta
+		m.Nlink = 1
+		m.Inode = uint64(e.offset)
+		m.Attributes = uint32(e.d.Attr & (attrReadOnly | attrHidden | attrSystem | attrDirectory | attrArchive))
+		if !e.isDir() {
+			m.Size = int64(e.d.FileSize)
+		}
+		m.Modify = fatTime(e.d.WrtDate, e.d.WrtTime, 0xFF)
+		m.Access = fatTime(e.d.LstAccDate, 0, 0xFF)
+		m.Birth = fatTime(e.d.CrtDate, e.d.CrtTime, e.d.CrtTimeTenth)
+		if e.short != wi.e.name {
+			if kvs == nil {
+				kvs = make([]fsys.KV, 0, count-k)
+			}
+			kvs = append(kvs, fsys.KV{Key: "short name", Value: e.short})
+			m.Extra = kvs[len(kvs)-1 : len(kvs) : len(kvs)]
+		}
+		var err error
+		base := len(exts)
+		var nc int64
+		exts, nc, err = w.extents(exts, e)
+		if err != nil {
+			m.Extra = append(m.Extra, fsys.KV{Key: "error", Value: err.Error()})
+		} else if len(exts) > base {
+			m.Extents = exts[base:len(exts):len(exts)]
+			m.Allocated = nc * g.clusterSize
+		}
+		o := &out[k]
+		o.Name, o.Info = wi.e.name, wi
+		if e.isDir() {
+			o.IsDir, o.Key = true, uint64(e.cluster)
+			o.Sub = walkDir{ext: m.Extents, err: err}
+			if err == nil && len(m.Extents) == 0 {
+				o.Sub.err = fmt.Errorf("fat: directory at cluster %d has no clusters", e.cluster)
+			}
+		}
+		k++
+	}
+	return out, nil
+}
+
+// extents is extentsOf through the walk's FAT, appending to dst.
+func (w *walker) extents(dst []fsys.Extent, e *entry) ([]fsys.Extent, int64, error) {
+	g := w.f.g
+	if e.isDir() {
+		if e.cluster < 2 || e.cluster > g.clusters+1 {
+			return dst, 0, fmt.Errorf("fat: directory first cluster %d out of range", e.cluster)
+		}
+		return chain(g, w.fat, e.cluster, -1, maxDirSize/g.clusterSize, dst)
+	}
+	want := (int64(e.d.FileSize) + g.clusterSize - 1) / g.clusterSize
+	if want == 0 {
+		return dst, 0, nil
+	}
+	if e.cluster < 2 || e.cluster > g.clusters+1 {
+		return dst, 0, fmt.Errorf("fat: first cluster %d out of range for a file of %d bytes", e.cluster, e.d.FileSize)
+	}
+	base := len(dst)
+	all, n, err := chain(g, w.fat, e.cluster, want, -1, dst)
+	if err == nil && len(all) > base {
+		// The last extent ends at the file size; Allocated keeps whole clusters.
+		all[len(all)-1].Length = int64(e.d.FileSize) - all[len(all)-1].Logical
+	}
+	return all, n, err
+}
