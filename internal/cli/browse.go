@@ -5,9 +5,11 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -455,13 +457,13 @@ func (a *app) find(image, p string, q *findQuery) error {
 		return err
 	}
 	defer img.Close()
+	if a.json {
+		return a.findJSON(img, root, q)
+	}
 	var matches []string
 	err = img.Walk(root, func(fp string, info fs.FileInfo) error {
 		if fp == "." || !q.match(info) {
 			return nil
-		}
-		if a.json {
-			return a.emitEntry(describeEntry(fp, info, false))
 		}
 		matches = append(matches, "/"+fp)
 		return nil
@@ -469,14 +471,118 @@ func (a *app) find(image, p string, q *findQuery) error {
 	if err != nil {
 		return err
 	}
-	if !a.json {
-		// Walk order depends on the driver: sort for people.
-		sort.Strings(matches)
-		for _, m := range matches {
-			if _, err := fmt.Fprintln(a.stdout, m); err != nil {
-				return err
-			}
+	// Walk order depends on the driver: sort for people.
+	sort.Strings(matches)
+	for _, m := range matches {
+		if _, err := fmt.Fprintln(a.stdout, m); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// findBatch is a run of matches encoded together.
+type findBatch struct {
+	paths []string
+	infos []fs.FileInfo
+	out   []byte
+	done  chan struct{} // closed when out is ready
+}
+
+// findBatchSize is how many matches are encoded together.
+const findBatchSize = 512
+
+// findJSON prints the --json line of each match in walk order. The walk
+// runs on this goroutine; batches of matches are encoded on the others
+// (a whole volume lists hundreds of thousands) and written in order by a
+// writer. At most a few batches are in flight, so memory stays bounded.
+func (a *app) findJSON(img *guest.Image, root string, q *findQuery) error {
+	workers := runtime.GOMAXPROCS(0)
+	work := make(chan *findBatch, workers)
+	ordered := make(chan *findBatch, 2*workers+2)
+	free := make(chan *findBatch, 2*workers+4)
+	stop := make(chan struct{}) // closed by the writer when a write fails
+	var writeErr error
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for b := range ordered {
+			<-b.done
+			if writeErr == nil {
+				if _, err := a.stdout.Write(b.out); err != nil {
+					writeErr = err
+					close(stop)
+				}
+			}
+			clear(b.infos)
+			b.paths, b.infos, b.out = b.paths[:0], b.infos[:0], b.out[:0]
+			select {
+			case free <- b:
+			default:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var enc infoEncoder
+			for b := range work {
+				for i, p := range b.paths {
+					b.out = append(enc.appendInfo(b.out, p, b.infos[i]), '\n')
+				}
+				close(b.done)
+			}
+		}()
+	}
+	newBatch := func() *findBatch {
+		select {
+		case b := <-free:
+			b.done = make(chan struct{})
+			return b
+		default:
+			return &findBatch{
+				paths: make([]string, 0, findBatchSize),
+				infos: make([]fs.FileInfo, 0, findBatchSize),
+				done:  make(chan struct{}),
+			}
+		}
+	}
+	send := func(b *findBatch) error {
+		select {
+		case ordered <- b:
+		case <-stop:
+			return writeErr
+		}
+		work <- b
+		return nil
+	}
+	cur := newBatch()
+	err := img.Walk(root, func(fp string, info fs.FileInfo) error {
+		if fp == "." || !q.match(info) {
+			return nil
+		}
+		cur.paths = append(cur.paths, fp)
+		cur.infos = append(cur.infos, info)
+		if len(cur.paths) < findBatchSize {
+			return nil
+		}
+		if err := send(cur); err != nil {
+			return err
+		}
+		cur = newBatch()
+		return nil
+	})
+	if err == nil && len(cur.paths) > 0 {
+		err = send(cur)
+	}
+	close(work)
+	close(ordered)
+	wg.Wait()
+	<-writerDone
+	if err == nil {
+		err = writeErr
+	}
+	return err
 }

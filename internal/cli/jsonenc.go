@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"io/fs"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 	"unicode/utf8"
+
+	"github.com/grainvm/grain/fsys"
 )
 
 // appendEntryJSON encodes e exactly as encoding/json would (same field
@@ -141,6 +146,13 @@ const hexDigits = "0123456789abcdef"
 // U+FFFD for invalid UTF-8.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendJSONStringBody(b, s)
+	return append(b, '"')
+}
+
+// appendJSONStringBody appends s escaped as appendJSONString does,
+// without the quotes.
+func appendJSONStringBody(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -187,6 +199,211 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
+	return append(b, s[start:]...)
+}
+
+// infoEncoder writes a walked file's --json line straight from its
+// FileInfo: what appendEntryJSON(describeEntry(p, info, false)) writes,
+// without building the entryJSON (no per-file allocations). One encoder
+// per goroutine: it remembers what consecutive entries share (their
+// directory, the day of their times, their mode).
+type infoEncoder struct {
+	modes  map[fs.FileMode]string // FileMode.String of the modes seen
+	dir    string                 // the last directory prefix escaped…
+	dirEsc []byte                 // …and its escaped form
+	day    int64                  // the last day (since 1970) formatted…
+	dayOK  bool
+	dayFmt [11]byte // …as "2006-01-02T"
+}
+
+// appendInfo appends the JSON object (no newline) describing info at
+// path p.
+func (enc *infoEncoder) appendInfo(b []byte, p string, info fs.FileInfo) []byte {
+	m := fsys.MetaOf(info)
+	q := strings.TrimPrefix(p, "/")
+	slash := strings.LastIndexByte(q, '/')
+	dir, name := q[:slash+1], q[slash+1:]
+	if m != nil && len(m.Xattrs) > 0 || name == "" && p != "." && p != "" {
+		// Rare on the volumes listed in bulk: the general path.
+		e := describeEntry(p, info, false)
+		return appendEntryJSON(b, &e)
+	}
+	mode := info.Mode()
+	b = append(b, `{"path":"/`...)
+	if p == "." || p == "" {
+		b = append(b, `","name":"/"`...)
+	} else {
+		// The path is its directory (escaped once for all its entries)
+		// and its name, which is also the "name" field.
+		if dir != enc.dir {
+			enc.dir = dir
+			enc.dirEsc = appendJSONStringBody(enc.dirEsc[:0], dir)
+		}
+		b = append(b, enc.dirEsc...)
+		n0 := len(b)
+		b = appendJSONStringBody(b, name)
+		n1 := len(b)
+		b = append(b, `","name":"`...)
+		b = append(b, b[n0:n1]...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"type":"`...)
+	b = append(b, fileType(mode)...)
+	b = append(b, `","size":`...)
+	b = strconv.AppendInt(b, info.Size(), 10)
+	b = append(b, `,"mode":`...)
+	b = appendJSONString(b, enc.modeString(mode))
+	mtime := info.ModTime()
+	if m != nil && !m.Modify.IsZero() {
+		mtime = m.Modify
+	}
+	b = enc.appendTimeField(b, "mtime", mtime)
+	if m == nil {
+		return append(b, '}')
+	}
+	b = enc.appendTimeField(b, "atime", m.Access)
+	b = enc.appendTimeField(b, "ctime", m.Change)
+	b = enc.appendTimeField(b, "btime", m.Birth)
+	b = appendIntField(b, "allocated", m.Allocated)
+	if m.Inode != 0 {
+		b = append(b, `,"inode":`...)
+		b = strconv.AppendUint(b, m.Inode, 10)
+	}
+	b = appendIntField(b, "generation", int64(m.Generation))
+	b = appendIntField(b, "nlink", int64(m.Nlink))
+	if m.UnixMode != 0 {
+		// "%06o"
+		b = append(b, `,"unix_mode":"`...)
+		var d [24]byte
+		o := strconv.AppendUint(d[:0], uint64(m.UnixMode), 8)
+		for range 6 - len(o) {
+			b = append(b, '0')
+		}
+		b = append(b, o...)
+		b = append(b, `","uid":`...)
+		b = strconv.AppendUint(b, uint64(m.UID), 10)
+		b = append(b, `,"gid":`...)
+		b = strconv.AppendUint(b, uint64(m.GID), 10)
+	}
+	if m.Rdev != 0 {
+		b = append(b, `,"rdev":`...)
+		b = strconv.AppendUint(b, m.Rdev, 10)
+	}
+	if m.Attributes != 0 {
+		n := 0
+		for _, w := range winAttrs {
+			if m.Attributes&w.bit == 0 {
+				continue
+			}
+			if n == 0 {
+				b = append(b, `,"attributes":[`...)
+			} else {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, w.name...)
+			b = append(b, '"')
+			n++
+		}
+		if n > 0 {
+			b = append(b, ']')
+		}
+	}
+	b = appendStringField(b, "target", m.LinkTarget)
+	if m.ReparseTag != 0 {
+		// "0x%08x"
+		b = append(b, `,"reparse_tag":"0x`...)
+		for sh := 28; sh >= 0; sh -= 4 {
+			b = append(b, hexDigits[m.ReparseTag>>sh&0xf])
+		}
+		b = append(b, '"')
+	}
+	b = appendStringField(b, "special", m.Special)
+	if len(m.Streams) > 0 {
+		b = append(b, `,"streams":[`...)
+		for i, s := range m.Streams {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"name":`...)
+			b = appendJSONString(b, s.Name)
+			b = append(b, `,"size":`...)
+			b = strconv.AppendInt(b, s.Size, 10)
+			b = appendIntField(b, "allocated", s.Allocated)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	b = appendIntField(b, "extents", int64(len(m.Extents)))
+	if m.Compressed {
+		b = append(b, `,"compressed":true`...)
+	}
+	return append(b, '}')
+}
+
+// modeString is mode.String(), remembered: a volume uses a few modes.
+func (enc *infoEncoder) modeString(mode fs.FileMode) string {
+	if s, ok := enc.modes[mode]; ok {
+		return s
+	}
+	s := mode.String()
+	if enc.modes == nil {
+		enc.modes = map[fs.FileMode]string{}
+	}
+	if len(enc.modes) < 256 {
+		enc.modes[mode] = s
+	}
+	return s
+}
+
+// appendTimeField appends a stamp field as appendStampField does.
+func (enc *infoEncoder) appendTimeField(b []byte, key string, t time.Time) []byte {
+	if t.IsZero() {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':', '"')
+	b = enc.appendTime(b, t)
 	return append(b, '"')
+}
+
+// appendTime appends t.UTC().AppendFormat(b, time.RFC3339Nano) without
+// the general layout interpreter, reusing the date of the last call when
+// the day is the same (a file's times, and a tree's files, mostly share
+// days).
+func (enc *infoEncoder) appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	day, rem := sec/86400, sec%86400
+	if rem < 0 {
+		day, rem = day-1, rem+86400
+	}
+	if !enc.dayOK || day != enc.day {
+		year, month, d := t.UTC().Date()
+		if year < 0 || year > 9999 {
+			enc.dayOK = false
+			return t.UTC().AppendFormat(b, time.RFC3339Nano)
+		}
+		enc.dayFmt = [11]byte{byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
+			byte('0' + month/10), byte('0' + month%10), '-', byte('0' + d/10), byte('0' + d%10), 'T'}
+		enc.day, enc.dayOK = day, true
+	}
+	hour, min, s := rem/3600, rem/60%60, rem%60
+	b = append(b, enc.dayFmt[:]...)
+	b = append(b, byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+s/10), byte('0'+s%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var d [10]byte
+		d[0] = '.'
+		for i := 9; i >= 1; i-- {
+			d[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
 }
