@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 
@@ -77,10 +78,24 @@ func (f *FS) readDir(in *inode) (*dirList, error) {
 	if d, ok := f.dirs.Get(in.Ino); ok {
 		return d, nil
 	}
+	d, err := f.parseDir(in, nil)
+	if err != nil {
+		return nil, err
+	}
+	f.dirs.Put(in.Ino, d, len(d.entries)+1)
+	return d, nil
+}
+
+// dirChunk is the most a directory read asks for at once.
+const dirChunk = 256 << 10
+
+// parseDir parses directory inode in, uncached. buf, if not nil, is
+// scratch space the caller lends for the block reads.
+func (f *FS) parseDir(in *inode, buf *[]byte) (*dirList, error) {
 	if !in.isDir() {
 		return nil, fmt.Errorf("ext4: inode %d is not a directory", in.Ino)
 	}
-	p := &dirParser{f: f, in: in, seen: map[string]bool{}}
+	p := &dirParser{f: f, in: in, buf: buf}
 	var err error
 	if in.Flags&flagInlineData != 0 {
 		err = p.inline()
@@ -90,10 +105,19 @@ func (f *FS) readDir(in *inode) (*dirList, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &dirList{entries: p.out, casefold: in.Flags&flagCasefold != 0}
-	sort.Slice(d.entries, func(i, j int) bool { return d.entries[i].Safe < d.entries[j].Safe })
-	f.dirs.Put(in.Ino, d, len(d.entries)+1)
-	return d, nil
+	// Sorted by name; of entries with the same (safe) name the first on
+	// disk is kept, the later ones are unreachable by path.
+	es := p.out
+	slices.SortStableFunc(es, func(a, b dirent) int { return strings.Compare(a.Safe, b.Safe) })
+	k := 0
+	for i := range es {
+		if k > 0 && es[k-1].Safe == es[i].Safe {
+			continue
+		}
+		es[k] = es[i]
+		k++
+	}
+	return &dirList{entries: es[:k:k], casefold: in.Flags&flagCasefold != 0}, nil
 }
 
 type dirParser struct {
@@ -101,23 +125,23 @@ type dirParser struct {
 	in   *inode
 	seed uint32
 	out  []dirent
-	seen map[string]bool
+	buf  *[]byte
 }
 
 func (p *dirParser) inline() error {
 	// i_block: 4-byte parent inode, then entries; system.data continues.
-	if err := p.entries(p.in.Block[4:], fmt.Sprintf("inode %d: inline directory", p.in.Ino)); err != nil {
+	if err := p.entries(p.in.Block[4:], func() string { return fmt.Sprintf("inode %d: inline directory", p.in.Ino) }); err != nil {
 		return err
 	}
 	if more := p.f.inlineDataXattr(p.in); len(more) > 0 {
-		return p.entries(more, fmt.Sprintf("inode %d: inline directory (system.data)", p.in.Ino))
+		return p.entries(more, func() string { return fmt.Sprintf("inode %d: inline directory (system.data)", p.in.Ino) })
 	}
 	return nil
 }
 
 func (p *dirParser) blocks() error {
 	f := p.f
-	rs, err := f.fileRuns(p.in)
+	rs, err := f.runsOf(p.in)
 	if err != nil {
 		return err
 	}
@@ -125,20 +149,41 @@ func (p *dirParser) blocks() error {
 		p.seed = crc32cU32(crc32cU32(f.csumSeed, p.in.Ino), p.in.Generation)
 	}
 	nblocks := (uint64(p.in.Size) + uint64(f.bs) - 1) / uint64(f.bs)
-	buf := make([]byte, f.bs)
+	var buf []byte
+	if p.buf != nil {
+		buf = *p.buf
+	}
+	perRead := uint64(dirChunk / f.bs)
+	if perRead == 0 {
+		perRead = 1
+	}
 	for _, r := range rs {
-		if r.Uninit {
+		if r.Uninit || r.Logical >= nblocks {
 			continue
 		}
-		for k := uint64(0); k < r.Length && r.Logical+k < nblocks; k++ {
+		end := min(r.Length, nblocks-r.Logical)
+		// Whole runs at once (up to dirChunk): one read, not one per block.
+		for k := uint64(0); k < end; {
+			n := min(end-k, perRead)
+			need := int(n) * int(f.bs)
+			if cap(buf) < need {
+				buf = make([]byte, need)
+			}
+			b := buf[:need]
 			phys := r.Physical + k
-			if err := f.readAt(buf, int64(phys)*f.bs); err != nil {
+			if err := f.readAt(b, int64(phys)*f.bs); err != nil {
 				return fmt.Errorf("ext4: directory inode %d: block %d: %w", p.in.Ino, phys, err)
 			}
-			if err := p.block(buf, r.Logical+k, phys); err != nil {
-				return err
+			for j := uint64(0); j < n; j++ {
+				if err := p.block(b[j*uint64(f.bs):(j+1)*uint64(f.bs)], r.Logical+k+j, phys+j); err != nil {
+					return err
+				}
 			}
+			k += n
 		}
+	}
+	if p.buf != nil {
+		*p.buf = buf
 	}
 	return nil
 }
@@ -147,7 +192,7 @@ func (p *dirParser) blocks() error {
 // visible entries are the fake empty ones that cover it).
 func (p *dirParser) block(b []byte, lblk, phys uint64) error {
 	le := binary.LittleEndian
-	where := fmt.Sprintf("directory inode %d: block %d", p.in.Ino, phys)
+	where := func() string { return fmt.Sprintf("directory inode %d: block %d", p.in.Ino, phys) }
 	end := len(b)
 	if p.isDx(b, lblk) {
 		// An htree root or interior node: its entries are hidden behind
@@ -160,11 +205,11 @@ func (p *dirParser) block(b []byte, lblk, phys uint64) error {
 		end = n - 12
 		if p.f.hasCsum {
 			if c, want := crc32c(p.seed, b[:end]), le.Uint32(b[n-4:]); c != want {
-				p.f.warnf("%s: checksum %#08x, computed %#08x", where, want, c)
+				p.f.warnf("%s: checksum %#08x, computed %#08x", where(), want, c)
 			}
 		}
 	} else if p.f.hasCsum {
-		p.f.warnf("%s: no checksum tail", where)
+		p.f.warnf("%s: no checksum tail", where())
 	}
 	return p.entries(b[:end], where)
 }
@@ -183,7 +228,7 @@ func (p *dirParser) isDx(b []byte, lblk uint64) bool {
 }
 
 // checkDx verifies the checksum of an htree root or interior node.
-func (p *dirParser) checkDx(b []byte, lblk uint64, where string) {
+func (p *dirParser) checkDx(b []byte, lblk uint64, where func() string) {
 	le := binary.LittleEndian
 	if len(b) < 0x28 {
 		return
@@ -198,24 +243,24 @@ func (p *dirParser) checkDx(b []byte, lblk uint64, where string) {
 	limit, count := int(le.Uint16(b[countOff:])), int(le.Uint16(b[countOff+2:]))
 	tail := countOff + limit*8
 	if count > limit || tail+8 > len(b) {
-		p.f.warnf("%s: htree node: count %d, limit %d do not fit", where, count, limit)
+		p.f.warnf("%s: htree node: count %d, limit %d do not fit", where(), count, limit)
 		return
 	}
 	c := crc32c(p.seed, b[:countOff+count*8])
 	c = crc32c(c, b[tail:tail+4])
 	c = crc32c(c, []byte{0, 0, 0, 0}) // dt_checksum, as zero
 	if want := le.Uint32(b[tail+4:]); c != want {
-		p.f.warnf("%s: htree node checksum %#08x, computed %#08x", where, want, c)
+		p.f.warnf("%s: htree node checksum %#08x, computed %#08x", where(), want, c)
 	}
 }
 
 // entries parses a run of ext4_dir_entry_2 records filling b.
-func (p *dirParser) entries(b []byte, where string) error {
+func (p *dirParser) entries(b []byte, where func() string) error {
 	le := binary.LittleEndian
 	filetype := p.f.sb.FeatureIncompat&incompatFiletype != 0
 	for off := 0; off < len(b); {
 		if off+8 > len(b) {
-			return fmt.Errorf("ext4: %s: entry at %#x: header runs past the block: %w", where, off, ErrFormat)
+			return fmt.Errorf("ext4: %s: entry at %#x: header runs past the block: %w", where(), off, ErrFormat)
 		}
 		ino := le.Uint32(b[off:])
 		recLen := int(le.Uint16(b[off+4:]))
@@ -229,19 +274,15 @@ func (p *dirParser) entries(b []byte, where string) error {
 			typ = ftUnknown
 		}
 		if recLen < 8 || recLen%4 != 0 || off+recLen > len(b) {
-			return fmt.Errorf("ext4: %s: entry at %#x: rec_len %d: %w", where, off, recLen, ErrFormat)
+			return fmt.Errorf("ext4: %s: entry at %#x: rec_len %d: %w", where(), off, recLen, ErrFormat)
 		}
 		if ino != 0 {
 			if 8+nameLen > recLen {
-				return fmt.Errorf("ext4: %s: entry at %#x: name of %d bytes exceeds rec_len %d: %w", where, off, nameLen, recLen, ErrFormat)
+				return fmt.Errorf("ext4: %s: entry at %#x: name of %d bytes exceeds rec_len %d: %w", where(), off, nameLen, recLen, ErrFormat)
 			}
 			name := string(b[off+8 : off+8+nameLen])
 			if name != "." && name != ".." {
-				safe := fsys.SafeName(name)
-				if !p.seen[safe] {
-					p.seen[safe] = true
-					p.out = append(p.out, dirent{Name: name, Safe: safe, Inode: ino, Type: typ})
-				}
+				p.out = append(p.out, dirent{Name: name, Safe: fsys.SafeName(name), Inode: ino, Type: typ})
 			}
 		}
 		off += recLen

@@ -41,18 +41,21 @@ func (f *FS) fileRuns(in *inode) ([]run, error) {
 	if rs, ok := f.runs.Get(in.Ino); ok {
 		return rs, nil
 	}
-	var rs []run
-	var err error
-	if in.Flags&flagExtents != 0 {
-		rs, err = f.extentRuns(in)
-	} else {
-		rs, err = f.blockMapRuns(in)
-	}
+	rs, err := f.runsOf(in)
 	if err != nil {
 		return nil, err
 	}
 	f.runs.Put(in.Ino, rs, len(rs)+1)
 	return rs, nil
+}
+
+// runsOf is fileRuns without the cache, for one-off uses (a walk's
+// metadata, directories read once) that would only churn it.
+func (f *FS) runsOf(in *inode) ([]run, error) {
+	if in.Flags&flagExtents != 0 {
+		return f.extentRuns(in)
+	}
+	return f.blockMapRuns(in)
 }
 
 // extentWalk collects the leaves of one inode's extent tree.
@@ -67,7 +70,7 @@ type extentWalk struct {
 }
 
 func (f *FS) extentRuns(in *inode) ([]run, error) {
-	w := &extentWalk{f: f, in: in, visited: map[uint64]bool{}}
+	w := &extentWalk{f: f, in: in}
 	if f.hasCsum {
 		w.seed = crc32cU32(crc32cU32(f.csumSeed, in.Ino), in.Generation)
 	}
@@ -150,6 +153,9 @@ func (w *extentWalk) node(b []byte, depth int, blk uint64) error {
 		}
 		if w.visited[child] {
 			return fmt.Errorf("%s: index %d: block %d already visited (loop): %w", where(), i, child, ErrFormat)
+		}
+		if w.visited == nil {
+			w.visited = map[uint64]bool{}
 		}
 		if lblk < w.next {
 			return fmt.Errorf("%s: index %d at file block %d out of order: %w", where(), i, lblk, ErrFormat)

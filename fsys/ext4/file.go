@@ -6,8 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/grainvm/grain/fsys"
@@ -220,6 +222,9 @@ type fileInfo struct {
 	name string
 	once sync.Once
 	meta *fsys.Meta
+	// want, if set, is told that Sys was called (a walk then builds the
+	// Meta of the entries it loads ahead, in parallel).
+	want *atomic.Bool
 }
 
 func (f *FS) info(in *inode, name string) *fileInfo {
@@ -233,6 +238,9 @@ func (i *fileInfo) ModTime() time.Time { return i.in.Mtime }
 func (i *fileInfo) IsDir() bool        { return i.in.isDir() }
 func (i *fileInfo) String() string     { return fs.FormatFileInfo(i) }
 func (i *fileInfo) Sys() any {
+	if i.want != nil && !i.want.Load() {
+		i.want.Store(true)
+	}
 	i.once.Do(func() { i.meta = i.fs.meta(i.in) })
 	return i.meta
 }
@@ -272,7 +280,7 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 		m.Xattrs = xs
 	}
 	if f.hasData(in) && in.Flags&flagInlineData == 0 {
-		rs, err := f.fileRuns(in)
+		rs, err := f.runsOf(in)
 		if err != nil {
 			note(err)
 		}
@@ -294,7 +302,7 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 	if in.csumBad {
 		m.Extra = append(m.Extra, fsys.KV{Key: "checksum", Value: "inode checksum mismatch"})
 	}
-	m.Extra = append(m.Extra, fsys.KV{Key: "flags", Value: fmt.Sprintf("%#x", in.Flags)})
+	m.Extra = append(m.Extra, fsys.KV{Key: "flags", Value: "0x" + strconv.FormatUint(uint64(in.Flags), 16)})
 	return m
 }
 

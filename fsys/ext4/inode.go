@@ -64,8 +64,18 @@ func decodeTime(sec uint32, extra uint32, hasExtra bool) time.Time {
 
 // parseInode decodes one on-disk inode of the volume's inode size.
 func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
+	in := new(inode)
+	if err := f.parseInodeInto(in, ino, b); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// parseInodeInto decodes one on-disk inode into in (which the walk keeps
+// in slabs, one allocation per directory).
+func (f *FS) parseInodeInto(in *inode, ino uint32, b []byte) error {
 	le := binary.LittleEndian
-	in := &inode{
+	*in = inode{
 		Ino:        ino,
 		Mode:       le.Uint16(b[0x0:]),
 		UID:        uint32(le.Uint16(b[0x2:])) | uint32(le.Uint16(b[0x78:]))<<16,
@@ -78,7 +88,7 @@ func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
 	}
 	size := uint64(le.Uint32(b[0x4:])) | uint64(le.Uint32(b[0x6C:]))<<32
 	if size > 1<<62 {
-		return nil, fmt.Errorf("ext4: inode %d: size %d out of range: %w", ino, size, ErrFormat)
+		return fmt.Errorf("ext4: inode %d: size %d out of range: %w", ino, size, ErrFormat)
 	}
 	in.Size = int64(size)
 	if f.sb.FeatureROCompat&roCompatHugeFile != 0 {
@@ -90,7 +100,7 @@ func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
 		in.ExtraIsize = le.Uint16(b[0x80:])
 		extra = int(in.ExtraIsize)
 		if extra&3 != 0 || 128+extra > len(b) {
-			return nil, fmt.Errorf("ext4: inode %d: i_extra_isize %d does not fit inode size %d: %w", ino, extra, len(b), ErrFormat)
+			return fmt.Errorf("ext4: inode %d: i_extra_isize %d does not fit inode size %d: %w", ino, extra, len(b), ErrFormat)
 		}
 	}
 	has := func(off int) bool { return off+4 <= 128+extra }
@@ -137,7 +147,7 @@ func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
 			f.warnf("inode %d: checksum %#08x, computed %#08x", ino, want, c)
 		}
 	}
-	return in, nil
+	return nil
 }
 
 // inode reads inode number ino (cached).
@@ -145,21 +155,11 @@ func (f *FS) inode(ino uint32) (*inode, error) {
 	if in, ok := f.inodes.Get(ino); ok {
 		return in, nil
 	}
-	if ino == 0 || ino > f.sb.InodesCount || uint64(ino) > uint64(len(f.groups))*uint64(f.sb.InodesPerGroup) {
-		return nil, fmt.Errorf("ext4: inode %d out of range (1..%d): %w", ino, f.sb.InodesCount, ErrFormat)
+	off, err := f.inodePos(ino)
+	if err != nil {
+		return nil, err
 	}
-	g := (ino - 1) / f.sb.InodesPerGroup
-	idx := (ino - 1) % f.sb.InodesPerGroup
-	gd := &f.groups[g]
-	if f.hasGroupCsum && gd.Flags&bgInodeUninit != 0 {
-		return nil, fmt.Errorf("ext4: inode %d: group %d has no initialised inodes: %w", ino, g, ErrFormat)
-	}
-	isz := int64(f.sb.InodeSize)
-	if gd.InodeTable == 0 || gd.InodeTable >= f.sb.BlocksCount {
-		return nil, fmt.Errorf("ext4: inode %d: group %d inode table at block %d beyond volume: %w", ino, g, gd.InodeTable, ErrFormat)
-	}
-	off := int64(gd.InodeTable)*f.bs + int64(idx)*isz
-	b := make([]byte, isz)
+	b := make([]byte, f.sb.InodeSize)
 	if err := f.readAt(b, off); err != nil {
 		return nil, fmt.Errorf("ext4: inode %d: %w", ino, err)
 	}
@@ -169,6 +169,24 @@ func (f *FS) inode(ino uint32) (*inode, error) {
 	}
 	f.inodes.Put(ino, in, 1)
 	return in, nil
+}
+
+// inodePos returns the volume offset of inode ino, checking that the
+// number is in range and its group's inode table is initialised.
+func (f *FS) inodePos(ino uint32) (int64, error) {
+	if ino == 0 || ino > f.sb.InodesCount || uint64(ino) > uint64(len(f.groups))*uint64(f.sb.InodesPerGroup) {
+		return 0, fmt.Errorf("ext4: inode %d out of range (1..%d): %w", ino, f.sb.InodesCount, ErrFormat)
+	}
+	g := (ino - 1) / f.sb.InodesPerGroup
+	idx := (ino - 1) % f.sb.InodesPerGroup
+	gd := &f.groups[g]
+	if f.hasGroupCsum && gd.Flags&bgInodeUninit != 0 {
+		return 0, fmt.Errorf("ext4: inode %d: group %d has no initialised inodes: %w", ino, g, ErrFormat)
+	}
+	if gd.InodeTable == 0 || gd.InodeTable >= f.sb.BlocksCount {
+		return 0, fmt.Errorf("ext4: inode %d: group %d inode table at block %d beyond volume: %w", ino, g, gd.InodeTable, ErrFormat)
+	}
+	return int64(gd.InodeTable)*f.bs + int64(idx)*int64(f.sb.InodeSize), nil
 }
 
 // fileMode converts i_mode to an io/fs FileMode.
