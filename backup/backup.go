@@ -126,6 +126,7 @@ type entry struct {
 	node     *restic.Node
 	children []*entry
 	path     string // image path
+	info     fs.FileInfo // of a file to read: opens it without a look-up
 	vol      *volInfo
 	extents  []fsys.Extent
 	streams  []fsys.Stream
@@ -400,6 +401,7 @@ func (r *run) add(p string, info fs.FileInfo) (*entry, error) {
 	if n.Type == restic.NodeTypeFile && m != nil {
 		e.extents, e.streams = m.Extents, m.Streams
 		e.special = m.Special != ""
+		e.info = info
 	}
 	if n.Type == restic.NodeTypeSymlink && n.LinkTarget == "" {
 		if t, err := r.img.ReadLink(p); err == nil {
@@ -563,7 +565,7 @@ func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) error {
 				}
 			}
 			c.node.ExtendedAttributes = append(own, streamXattrs(p)...)
-			c.extents, c.streams = nil, nil
+			c.extents, c.streams, c.info = nil, nil, nil
 			r.filesDone.Add(1)
 			r.bytesDone.Add(int64(c.node.Size))
 			continue
@@ -733,10 +735,10 @@ func (r *run) readFile(ctx context.Context, e *entry, ck *chunker.Chunker, buf *
 		r.mu.Lock()
 		delete(r.current, e)
 		r.mu.Unlock()
-		e.extents = nil
+		e.extents, e.info = nil, nil
 		r.filesDone.Add(1)
 	}()
-	f, err := r.img.Open(e.path)
+	f, err := r.img.OpenInfo(e.path, e.info)
 	if err != nil {
 		e.err = err
 		r.report(e.path, err)

@@ -23,9 +23,14 @@ type zstdCodec struct {
 
 func newZstdCodec() (*zstdCodec, error) {
 	n := min(runtime.GOMAXPROCS(0), 4)
+	// restic's "auto" compression: the default level, no frame checksum
+	// (blobs are authenticated and hashed anyway), a 512 KiB window. One
+	// encoder per core, so that parallel savers do not wait for one.
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(n),
+		zstd.WithEncoderCRC(false),
+		zstd.WithWindowSize(512<<10),
+		zstd.WithEncoderConcurrency(max(runtime.GOMAXPROCS(0), 2)),
 		zstd.WithLowerEncoderMem(true))
 	if err != nil {
 		return nil, fmt.Errorf("restic: zstd encoder: %w", err)

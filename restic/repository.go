@@ -62,11 +62,18 @@ type Repository struct {
 	pending   map[BlobHandle]struct{} // blobs in open packers or packs being written
 	packers   [2]*packer              // data, tree
 	unindexed []PackJSON              // packs written since the last index file
+
+	packBufs sync.Pool // *[]byte of packBufSize, for new packs
+	scratch  sync.Pool // *[]byte, compressed blobs before sealing
 }
 
 type packer struct {
-	buf   []byte
-	blobs []Blob
+	buf     []byte // blobs sealed in place; its capacity never grows
+	blobs   []Blob
+	writers sync.WaitGroup // blobs reserved in buf and still being sealed
+
+	mu  sync.Mutex
+	err error // a blob could not be sealed: the pack is not written
 }
 
 func newRepository(be Backend, key *Key, keyID ID, cfg Config) (*Repository, error) {
@@ -384,6 +391,11 @@ func (r *Repository) HasBlob(t BlobType, id ID) bool {
 // reports whether the blob was new. Blobs go into packs of data or trees
 // that are written once they reach the pack size; Flush writes the rest
 // and an index file.
+//
+// Concurrent callers share the open pack: each reserves its blob's place
+// in the pack's buffer under the lock and encrypts into it outside, so
+// compression and encryption run in parallel and the sealed blob is never
+// copied; the caller whose blob fills the pack writes it.
 func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID, bool, error) {
 	if t != DataBlob && t != TreeBlob {
 		return ID{}, false, fmt.Errorf("restic: SaveBlob: invalid blob type %v", t)
@@ -408,41 +420,99 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 
 	b := Blob{BlobHandle: h}
 	p := data
+	var zbuf *[]byte
 	if r.cfg.Version >= 2 {
-		c := r.z.compress(nil, data)
+		zbuf = r.getScratch()
+		c := r.z.compress((*zbuf)[:0], data)
 		if len(c) < len(data) {
 			p = c
 			b.UncompressedLength = uint32(len(data))
 		}
+		*zbuf = c[:0]
 	}
-	enc, err := r.key.Seal(make([]byte, 0, len(p)+CiphertextOverhead), p)
-	if err != nil {
-		r.dropPending([]Blob{b})
-		return ID{}, false, err
-	}
-	b.Length = uint32(len(enc))
+	n := len(p) + CiphertextOverhead
+	b.Length = uint32(n)
 
 	r.mu.Lock()
+	var closed [2]*packer
 	pk := r.packers[t-1]
+	if pk != nil && len(pk.buf)+n > cap(pk.buf) { // does not fit: write it as it is
+		closed[0], pk = pk, nil
+	}
 	if pk == nil {
-		pk = &packer{buf: make([]byte, 0, min(r.packSize, 1<<20)+len(enc))}
+		pk = r.newPacker(n)
 		r.packers[t-1] = pk
 	}
 	b.Offset = uint32(len(pk.buf))
-	pk.buf = append(pk.buf, enc...)
+	off := len(pk.buf)
+	pk.buf = pk.buf[:off+n]
+	region := pk.buf[off : off+n : off+n]
 	pk.blobs = append(pk.blobs, b)
-	full := len(pk.buf) >= r.packSize || len(pk.blobs) >= 10000
-	if full {
+	pk.writers.Add(1)
+	if len(pk.buf) >= r.packSize || len(pk.blobs) >= 10000 {
 		r.packers[t-1] = nil
+		closed[1] = pk
 	}
 	r.mu.Unlock()
 
-	if full {
-		if err := r.writePack(ctx, pk); err != nil {
-			return ID{}, false, err
+	_, err := r.key.Seal(region[:0], p)
+	if err != nil {
+		pk.fail(err)
+	}
+	pk.writers.Done()
+	if zbuf != nil {
+		r.scratch.Put(zbuf)
+	}
+	for _, c := range closed {
+		if c != nil {
+			if werr := r.writePack(ctx, c); werr != nil && err == nil {
+				err = werr
+			}
 		}
 	}
+	if err != nil {
+		return ID{}, false, err
+	}
 	return id, true, nil
+}
+
+// packBufSize is the capacity of a pack buffer: the pack size plus the
+// largest chunk and room for the header, so that a pack is filled without
+// growing its buffer.
+func (r *Repository) packBufSize() int {
+	return r.packSize + chunker.MaxSize + CiphertextOverhead + 64<<10
+}
+
+// newPacker starts a pack, reusing a buffer of a pack written before.
+// Called with r.mu held.
+func (r *Repository) newPacker(n int) *packer {
+	size := r.packBufSize()
+	if n+64<<10 > size { // a blob larger than a chunk (a huge tree)
+		return &packer{buf: make([]byte, 0, n+64<<10)}
+	}
+	if v := r.packBufs.Get(); v != nil {
+		if b := *(v.(*[]byte)); cap(b) == size {
+			return &packer{buf: b[:0]}
+		}
+	}
+	return &packer{buf: make([]byte, 0, size)}
+}
+
+// getScratch returns a buffer for compressed blobs.
+func (r *Repository) getScratch() *[]byte {
+	if v := r.scratch.Get(); v != nil {
+		return v.(*[]byte)
+	}
+	b := make([]byte, 0, 64<<10)
+	return &b
+}
+
+func (pk *packer) fail(err error) {
+	pk.mu.Lock()
+	if pk.err == nil {
+		pk.err = err
+	}
+	pk.mu.Unlock()
 }
 
 func (r *Repository) dropPending(blobs []Blob) {
@@ -453,9 +523,14 @@ func (r *Repository) dropPending(blobs []Blob) {
 	}
 }
 
-// writePack adds the encrypted header to a full packer's blobs, stores
-// the pack and adds its blobs to the index.
+// writePack waits for the blobs being encrypted into a closed pack, adds
+// the encrypted header, stores the pack and adds its blobs to the index.
 func (r *Repository) writePack(ctx context.Context, pk *packer) error {
+	pk.writers.Wait()
+	if pk.err != nil {
+		r.dropPending(pk.blobs)
+		return pk.err
+	}
 	hdr := make([]byte, 0, len(pk.blobs)*compressedEntrySize)
 	for _, b := range pk.blobs {
 		hdr = appendPackEntry(hdr, b)
@@ -477,7 +552,13 @@ func (r *Repository) writePack(ctx context.Context, pk *packer) error {
 		delete(r.pending, b.BlobHandle)
 	}
 	r.unindexed = append(r.unindexed, packJSON(id, pk.blobs))
+	size := r.packBufSize()
 	r.mu.Unlock()
+	if cap(buf) == size {
+		buf = buf[:0]
+		r.packBufs.Put(&buf)
+	}
+	pk.buf = nil
 	return nil
 }
 
