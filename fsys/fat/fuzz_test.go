@@ -113,6 +113,11 @@ func FuzzChain(f *testing.F) {
 		copy(buf, fat)
 		tb := newTable(bytes.NewReader(buf), g, 0)
 		ext, n, err := tb.chain(first, want, 4096)
+		// The walk's in-memory FAT follows the same chain.
+		ext2, n2, err2 := chain(g, &memFAT{kind: g.kind, b: buf}, first, want, 4096, nil)
+		if (err == nil) != (err2 == nil) || n != n2 || len(ext) != len(ext2) {
+			t.Fatalf("paged FAT: %v %d %v; in-memory FAT: %v %d %v", ext, n, err, ext2, n2, err2)
+		}
 		if err != nil {
 			return
 		}
@@ -157,6 +162,19 @@ func FuzzVolume(f *testing.F) {
 			}
 			io.Copy(io.Discard, h.(io.Reader))
 			h.Close()
+			return nil
+		})
+		n = 0
+		v.Walk(".", func(p string, info fs.FileInfo) error {
+			if n++; n > 10000 {
+				return fs.SkipAll
+			}
+			if !info.IsDir() {
+				if h, err := v.OpenInfo(p, info); err == nil {
+					io.Copy(io.Discard, h)
+					h.Close()
+				}
+			}
 			return nil
 		})
 	})

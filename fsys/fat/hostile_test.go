@@ -87,6 +87,20 @@ func walkAll(f *FS) []error {
 	return errs
 }
 
+// walkFast runs the fast walk over everything and opens every file from
+// its info; it must end.
+func walkFast(f *FS) error {
+	return f.Walk(".", func(p string, info fs.FileInfo) error {
+		if !info.IsDir() {
+			if h, err := f.OpenInfo(p, info); err == nil {
+				io.Copy(io.Discard, h)
+				h.Close()
+			}
+		}
+		return nil
+	})
+}
+
 func TestHostile(t *testing.T) {
 	orig := loadImage(t)
 	fresh := func() ([]byte, *FS) {
@@ -105,6 +119,14 @@ func TestHostile(t *testing.T) {
 		}
 		if e := walkAll(f); len(e) != 1 {
 			t.Errorf("walk errors: %v", e)
+		}
+		if err := walkFast(f); err != nil {
+			t.Errorf("Walk: %v", err)
+		}
+		if info, err := f.Stat("multi.bin"); err == nil {
+			if _, err := f.OpenInfo("multi.bin", info); err == nil {
+				t.Error("OpenInfo of a looping chain succeeded")
+			}
 		}
 	})
 	t.Run("past-volume", func(t *testing.T) {
@@ -138,6 +160,20 @@ func TestHostile(t *testing.T) {
 		if e := walkAll(f); len(e) != 1 {
 			t.Errorf("walk errors: %v", e)
 		}
+		if err := walkFast(f); err == nil || !strings.Contains(err.Error(), "readdir deep/a: fat: ") {
+			t.Errorf("Walk: %v", err)
+		}
+	})
+	t.Run("cross-linked-dirs", func(t *testing.T) {
+		// Every entry of deep/a/b/c points at deep/a/b/c/d: each
+		// directory met twice would double the tree at every level.
+		b, f := fresh()
+		d := clusterOf(f, metaOf(t, f, "deep/a/b/c/d"))
+		binary.LittleEndian.PutUint16(b[metaOf(t, f, "docs").Inode+26:], uint16(d))
+		f = mustOpen(t, b)
+		if err := walkFast(f); err == nil || !strings.Contains(err.Error(), "already listed") {
+			t.Errorf("Walk: %v", err)
+		}
 	})
 	t.Run("slash-in-name", func(t *testing.T) {
 		b, f := fresh()
@@ -147,7 +183,7 @@ func TestHostile(t *testing.T) {
 		if _, err := f.Stat("UP%2FER.TXT"); err != nil {
 			t.Errorf("escaped name: %v", err)
 		}
-		if len(walkAll(f)) != 0 {
+		if len(walkAll(f)) != 0 || walkFast(f) != nil {
 			t.Error("walk errors")
 		}
 	})
@@ -222,6 +258,7 @@ func TestHostile(t *testing.T) {
 		f2, err := Open(bytes.NewReader(b), int64(len(b)))
 		if err == nil {
 			walkAll(f2) // errors, but ends
+			walkFast(f2)
 		}
 	})
 }

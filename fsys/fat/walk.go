@@ -42,7 +42,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		}
 		w.fat = &memFAT{kind: f.g.kind, b: b}
 	}
-	start := walkDir{ext: n.dir.extents}
+	start := &walkDir{ext: n.dir.extents}
 	var key uint64
 	if n.e != nil {
 		key = uint64(n.e.cluster)
@@ -72,16 +72,16 @@ type walkScratch struct {
 	ents []entry
 }
 
-// walkInfo is the FileInfo a walk gives: the entry and its Meta, made
+// walkInfo is the FileInfo a walk gives: the name and the Meta, made
 // once, in slabs of one directory's entries.
 type walkInfo struct {
 	f    *FS
-	e    entry
+	name string
 	meta fsys.Meta
 }
 
-func (fi *walkInfo) Name() string       { return fi.e.name }
-func (fi *walkInfo) IsDir() bool        { return fi.e.isDir() }
+func (fi *walkInfo) Name() string       { return fi.name }
+func (fi *walkInfo) IsDir() bool        { return fi.meta.Attributes&attrDirectory != 0 }
 func (fi *walkInfo) Size() int64        { return fi.meta.Size }
 func (fi *walkInfo) ModTime() time.Time { return fi.meta.Modify }
 func (fi *walkInfo) Sys() any           { return &fi.meta }
@@ -96,7 +96,7 @@ func (fi *walkInfo) Mode() fs.FileMode {
 // read lists one directory for treewalk: it reads the data, parses the
 // entries and resolves every entry's cluster chain through the in-memory
 // FAT, filling the same Meta as fileInfo.Sys does.
-func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) {
+func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -139,7 +139,7 @@ func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) 
 	// One allocation each for the infos, the extents (most files have one)
 	// and the short names, shared by the directory's entries.
 	infos := make([]walkInfo, count)
-	out := make([]treewalk.Entry[walkDir], count)
+	out := make([]treewalk.Entry[*walkDir], count)
 	exts := make([]fsys.Extent, 0, count)
 	var kvs []fsys.KV
 	k := 0
@@ -150,8 +150,7 @@ func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) 
 		}
 		wi := &infos[k]
 		wi.f = f
-		wi.e = *e
-		wi.e.name = fsys.SafeName(e.name)
+		wi.name = fsys.SafeName(e.name)
 		m := &wi.meta
 		m.Nlink = 1
 		m.Inode = uint64(e.offset)
@@ -162,7 +161,7 @@ func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) 
 		m.Modify = fatTime(e.d.WrtDate, e.d.WrtTime, 0xFF)
 		m.Access = fatTime(e.d.LstAccDate, 0, 0xFF)
 		m.Birth = fatTime(e.d.CrtDate, e.d.CrtTime, e.d.CrtTimeTenth)
-		if e.short != wi.e.name {
+		if e.short != wi.name {
 			if kvs == nil {
 				kvs = make([]fsys.KV, 0, count-k)
 			}
@@ -180,10 +179,10 @@ func (w *walker) read(worker int, d walkDir) ([]treewalk.Entry[walkDir], error) 
 			m.Allocated = nc * g.clusterSize
 		}
 		o := &out[k]
-		o.Name, o.Info = wi.e.name, wi
+		o.Info = wi
 		if e.isDir() {
 			o.IsDir, o.Key = true, uint64(e.cluster)
-			o.Sub = walkDir{ext: m.Extents, err: err}
+			o.Sub = &walkDir{ext: m.Extents, err: err}
 			if err == nil && len(m.Extents) == 0 {
 				o.Sub.err = fmt.Errorf("fat: directory at cluster %d has no clusters", e.cluster)
 			}

@@ -27,9 +27,8 @@ import (
 // Entry is one entry of a directory as a driver's read function returns
 // it.
 type Entry[D any] struct {
-	// Name is the path element (already made safe by fsys.SafeName).
-	Name string
-	// Info is what fn receives.
+	// Info is what fn receives; its Name is the path element (already
+	// made safe by fsys.SafeName).
 	Info fs.FileInfo
 	// IsDir says Sub is a directory to read; Key identifies its data on
 	// the volume (its first cluster).
@@ -105,9 +104,9 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 	entries:
 		for i := range j.ents {
 			e := &j.ents[i]
-			p := e.Name
+			p := e.Info.Name()
 			if j.path != "." {
-				p = j.path + "/" + e.Name
+				p = j.path + "/" + p
 			}
 			switch err := fn(p, e.Info); err {
 			case nil:
