@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sync"
 )
 
 // maxStreamRecord is the largest named stream or extended attribute kept
@@ -26,32 +27,32 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 	o := *orEmpty(opts)
 	o.Recursive = true
 	var sum Summary
-	p, err := makePlan(src, paths, &o)
-	if err != nil {
+	if err := checkPaths(src, paths, &o); err != nil {
+		return sum, err
+	}
+	if err := planned(src, paths, &o); err != nil {
 		return sum, err
 	}
 	a := &archiver{src: src, opts: &o, sum: &sum}
 	tw := tar.NewWriter(w)
-	for _, it := range p.failed {
-		a.fail(it, it.err)
-	}
-	// Every folder first, so that extractors create each one from its own
-	// entry (libarchive restores the times of folders it created once
+	// Every folder first (as it is listed, before any file of its
+	// batch), so that extractors create each one from its own entry
+	// (libarchive restores the times of folders it created once
 	// extraction ends).
 	writeDir := func(d *item) error {
 		hdr := a.header(d, tar.TypeDir)
 		hdr.Name += "/"
 		return tw.WriteHeader(hdr)
 	}
-	for _, d := range p.dirs {
+	p, err := a.eachFile(paths, func(d *item) error {
 		if err := writeDir(d); err != nil {
-			return sum, err
+			return err
 		}
 		sum.Dirs++
-	}
-	err = a.eachFile(p.files, func(it *item, r io.Reader) error {
+		return nil
+	}, func(it *item, r io.Reader) error {
 		hdr := a.header(it, tar.TypeReg)
-		hdr.Size = it.info.Size()
+		hdr.Size = it.size
 		big := a.streamRecords(it, hdr)
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
@@ -131,8 +132,10 @@ func Zip(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 	o := *orEmpty(opts)
 	o.Recursive = true
 	var sum Summary
-	p, err := makePlan(src, paths, &o)
-	if err != nil {
+	if err := checkPaths(src, paths, &o); err != nil {
+		return sum, err
+	}
+	if err := planned(src, paths, &o); err != nil {
 		return sum, err
 	}
 	a := &archiver{src: src, opts: &o, sum: &sum}
@@ -140,15 +143,6 @@ func Zip(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
 		return flate.NewWriter(out, flate.BestSpeed)
 	})
-	for _, it := range p.failed {
-		a.fail(it, it.err)
-	}
-	for _, d := range p.dirs {
-		if _, err := zw.CreateHeader(a.zipHeader(d, d.rel+"/", zip.Store)); err != nil {
-			return sum, err
-		}
-		sum.Dirs++
-	}
 	write := func(it *item, name string, r io.Reader) error {
 		fw, err := zw.CreateHeader(a.zipHeader(it, name, zip.Deflate))
 		if err != nil {
@@ -157,7 +151,13 @@ func Zip(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 		_, err = io.Copy(fw, r)
 		return err
 	}
-	err = a.eachFile(p.files, func(it *item, r io.Reader) error {
+	p, err := a.eachFile(paths, func(d *item) error {
+		if _, err := zw.CreateHeader(a.zipHeader(d, d.rel+"/", zip.Store)); err != nil {
+			return err
+		}
+		sum.Dirs++
+		return nil
+	}, func(it *item, r io.Reader) error {
 		if err := write(it, it.rel, r); err != nil {
 			return err
 		}
@@ -229,10 +229,13 @@ func orEmpty(o *Options) *Options {
 type archiver struct {
 	src  Source
 	opts *Options
+	mu   sync.Mutex // Failed and Report: the listing reports from its own goroutine
 	sum  *Summary
 }
 
 func (a *archiver) fail(it *item, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	a.sum.Failed++
 	it.err = err
 	if a.opts.Report != nil {
@@ -242,7 +245,7 @@ func (a *archiver) fail(it *item, err error) {
 
 func (a *archiver) finish(p *plan) (Summary, error) {
 	if a.sum.Failed > 0 {
-		return *a.sum, fmt.Errorf("%d of %d entries failed: %w", a.sum.Failed, len(p.dirs)+len(p.files)+len(p.links)+len(p.hardlinks)+len(p.failed), ErrFailed)
+		return *a.sum, fmt.Errorf("%d of %d entries failed: %w", a.sum.Failed, p.entries, ErrFailed)
 	}
 	return *a.sum, nil
 }
@@ -262,7 +265,7 @@ func (a *archiver) header(it *item, typ byte) *tar.Header {
 		def = 0o777
 	}
 	hdr := &tar.Header{
-		Typeflag: typ, Name: it.rel, Mode: unixMode(it, def), ModTime: it.info.ModTime(),
+		Typeflag: typ, Name: it.rel, Mode: unixMode(it, def), ModTime: it.mtime,
 		Format: tar.FormatPAX,
 	}
 	if m := it.meta; m != nil {
@@ -337,173 +340,13 @@ func (a *archiver) tarStream(tw *tar.Writer, it *item, name string) error {
 }
 
 func (a *archiver) zipHeader(it *item, name string, method uint16) *zip.FileHeader {
-	hdr := &zip.FileHeader{Name: name, Method: method, Modified: it.info.ModTime()}
+	hdr := &zip.FileHeader{Name: name, Method: method, Modified: it.mtime}
 	mode := fs.FileMode(unixMode(it, 0o644))
-	if it.info.IsDir() {
+	if it.dir {
 		mode = fs.ModeDir | fs.FileMode(unixMode(it, 0o755))
 	}
 	hdr.SetMode(mode)
 	return hdr
-}
-
-// eachFile hands every file's content to fn in order, reading ahead in a
-// second goroutine so that reading the image and writing the archive
-// overlap. A file that cannot be opened is reported and skipped; one whose
-// read fails midway has had its header written already, so the rest of
-// its declared size reads as zeros and the file is reported as failed. An
-// error from fn (the output) stops everything.
-func (a *archiver) eachFile(files []*item, fn func(it *item, r io.Reader) error) error {
-	const depth = 4
-	pieces := make(chan piece, depth)
-	free := make(chan []byte, depth+1)
-	for range depth + 1 {
-		free <- make([]byte, chunk)
-	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go a.readAhead(files, pieces, free, stop)
-	for p := range pieces {
-		if p.openErr != nil {
-			a.fail(p.it, p.openErr)
-			continue
-		}
-		r := &pieceReader{cur: p, pieces: pieces, free: free, left: p.it.info.Size()}
-		if err := fn(p.it, r); err != nil {
-			return err
-		}
-		r.drain()
-		if r.err != nil {
-			a.fail(p.it, r.err)
-		}
-		a.progress(p.it.info.Size())
-	}
-	return nil
-}
-
-// piece is a run of one file's content read ahead.
-type piece struct {
-	it      *item
-	data    []byte
-	buf     []byte // to give back to the free list
-	err     error  // the read stopped here
-	openErr error  // the file could not be opened: no content follows
-	last    bool
-}
-
-func (a *archiver) readAhead(files []*item, pieces chan<- piece, free chan []byte, stop <-chan struct{}) {
-	defer close(pieces)
-	send := func(p piece) bool {
-		select {
-		case pieces <- p:
-			return true
-		case <-stop:
-			return false
-		}
-	}
-	for _, it := range files {
-		f, err := a.src.Open(it.src)
-		if err != nil {
-			if !send(piece{it: it, openErr: err, last: true}) {
-				return
-			}
-			continue
-		}
-		ra, _ := f.(io.ReaderAt)
-		size := it.info.Size()
-		for off := int64(0); ; {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-stop:
-				f.Close()
-				return
-			}
-			n := int(min(int64(len(buf)), size-off))
-			var rerr error
-			if n > 0 {
-				if ra != nil {
-					n, rerr = ra.ReadAt(buf[:n], off)
-				} else {
-					n, rerr = io.ReadFull(f, buf[:n])
-				}
-				if rerr == io.EOF && off+int64(n) == size {
-					rerr = nil
-				}
-				if rerr == nil && n == 0 {
-					rerr = io.ErrUnexpectedEOF
-				}
-			}
-			off += int64(n)
-			p := piece{it: it, data: buf[:n], buf: buf, err: rerr, last: rerr != nil || off >= size}
-			if !send(p) {
-				f.Close()
-				return
-			}
-			if p.last {
-				break
-			}
-		}
-		f.Close()
-	}
-}
-
-// pieceReader reads one file's pieces; after a failed read it gives zeros
-// up to the size already declared.
-type pieceReader struct {
-	cur    piece
-	pieces <-chan piece
-	free   chan<- []byte
-	left   int64 // bytes still owed to the reader
-	err    error
-}
-
-func (r *pieceReader) Read(p []byte) (int, error) {
-	for len(r.cur.data) == 0 {
-		if r.left == 0 {
-			r.release()
-			return 0, io.EOF
-		}
-		if r.cur.err != nil && r.err == nil {
-			r.err = r.cur.err
-		}
-		if r.cur.last || r.err != nil {
-			r.release()
-			// Zeros for what could not be read.
-			n := int(min(int64(len(p)), r.left))
-			clear(p[:n])
-			r.left -= int64(n)
-			return n, nil
-		}
-		r.release()
-		r.cur = <-r.pieces
-	}
-	n := copy(p, r.cur.data)
-	r.cur.data = r.cur.data[n:]
-	r.left -= int64(n)
-	return n, nil
-}
-
-// release gives the current piece's buffer back.
-func (r *pieceReader) release() {
-	if r.cur.buf != nil {
-		r.free <- r.cur.buf[:cap(r.cur.buf)]
-		r.cur.buf = nil
-	}
-}
-
-// drain takes the rest of the file's pieces off the channel.
-func (r *pieceReader) drain() {
-	for {
-		last := r.cur.last
-		if r.cur.err != nil && r.err == nil {
-			r.err = r.cur.err
-		}
-		r.release()
-		if last {
-			return
-		}
-		r.cur = <-r.pieces
-	}
 }
 
 func (a *archiver) progress(n int64) {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,13 +21,20 @@ const chunk = 4 << 20
 
 // Copy copies the source paths into the folder dest (made if missing),
 // each under its own base name.
+//
+// The selection is listed in batches (see walkPlan) on a goroutine of its
+// own while workers copy the batch before: folders are made as they are
+// listed, each batch's files are copied in disk order, and hard links,
+// symbolic links and folder times follow once every file is written.
 func Copy(src Source, paths []string, dest string, opts *Options) (Summary, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
 	var sum Summary
-	p, err := makePlan(src, paths, opts)
-	if err != nil {
+	if err := checkPaths(src, paths, opts); err != nil {
+		return sum, err
+	}
+	if err := planned(src, paths, opts); err != nil {
 		return sum, err
 	}
 	if err := os.MkdirAll(dest, 0o755); err != nil {
@@ -37,22 +45,52 @@ func Copy(src Source, paths []string, dest string, opts *Options) (Summary, erro
 		return sum, err
 	}
 	defer root.Close()
-	c := &copier{src: src, root: root, opts: opts, sum: &sum, badDirs: map[string]bool{}}
-	for _, it := range p.failed {
-		c.fail(it, it.err)
+	c := &copier{src: src, root: root, opts: opts, sum: &sum, badDirs: map[string]bool{}, zeros: make([]byte, chunk)}
+	batches, wait, stop := streamPlan(src, paths, opts, func(it *item) { c.fail(it, it.err) })
+	defer stop()
+	work := make(chan *item, 256)
+	var wg sync.WaitGroup
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = copyWorkers
 	}
-	for _, d := range p.dirs {
-		c.mkdir(d)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := &worker{c: c}
+			defer w.close()
+			for it := range work {
+				if err := c.copyFile(w, it); err != nil {
+					c.fail(it, err)
+				}
+				it.release()
+			}
+		}()
 	}
-	c.copyFiles(p.files)
+	for b := range batches {
+		for _, d := range b.dirs {
+			c.mkdir(d)
+		}
+		for _, f := range b.files {
+			work <- f
+		}
+	}
+	close(work)
+	wg.Wait()
+	p, err := wait()
+	if err != nil {
+		sum.Bytes = c.bytes.Load()
+		return sum, err
+	}
 	for _, h := range p.hardlinks {
 		c.hardlink(h)
 	}
 	for _, l := range p.links {
 		c.symlink(l)
 	}
-	// Directory times last, deepest first: writing into a directory
-	// changes its time.
+	// Directory times last, deepest first (each folder is listed after
+	// its parent): writing into a directory changes its time.
 	for i := len(p.dirs) - 1; i >= 0; i-- {
 		d := p.dirs[i]
 		if d.err == nil {
@@ -61,14 +99,34 @@ func Copy(src Source, paths []string, dest string, opts *Options) (Summary, erro
 				c.root.Chmod(rel, fs.FileMode(d.meta.UnixMode&0o777))
 			}
 			c.setOwner(d, rel)
-			c.setTimes(d, rel)
+			c.setTimes(c.root, d, rel)
 		}
 	}
 	sum.Bytes = c.bytes.Load()
 	if sum.Failed > 0 {
-		return sum, fmt.Errorf("%d of %d entries failed: %w", sum.Failed, len(p.dirs)+len(p.files)+len(p.links)+len(p.hardlinks)+len(p.failed), ErrFailed)
+		return sum, fmt.Errorf("%d of %d entries failed: %w", sum.Failed, p.entries, ErrFailed)
 	}
 	return sum, nil
+}
+
+// copyWorkers is how many files are copied at once by default: creating,
+// writing and closing many small files waits on the host's file system
+// more than on the processor, so more workers than cores keep it busy.
+const copyWorkers = 8
+
+// checkPaths fails early, before anything is written, on a source path
+// that does not exist or is a folder without Recursive.
+func checkPaths(src Source, paths []string, opts *Options) error {
+	for _, sp := range paths {
+		info, err := src.Lstat(sp)
+		if err != nil {
+			return err
+		}
+		if info.IsDir() && !opts.Recursive {
+			return fmt.Errorf("%s is a directory (use -r)", "/"+sp)
+		}
+	}
+	return nil
 }
 
 func hostRel(rel string) string {
@@ -77,15 +135,68 @@ func hostRel(rel string) string {
 }
 
 type copier struct {
-	src   Source
-	root  *os.Root
-	opts  *Options
-	mu    sync.Mutex
-	sum   *Summary
-	bytes atomic.Int64
+	src      Source
+	root     *os.Root
+	opts     *Options
+	mu       sync.Mutex
+	reportMu sync.Mutex
+	sum      *Summary
+	bytes    atomic.Int64
 	// badDirs are destination folders that could not be made, or that
 	// exist as something other than a real folder: nothing goes below.
 	badDirs map[string]bool
+	zeros   []byte // chunk zero bytes, only read
+}
+
+// worker is one copying goroutine's own state: a read buffer and the
+// folders it last wrote into, opened as roots of their own, so that
+// creating a file and setting its times each take one system call on its
+// base name instead of one per folder of its path.
+type worker struct {
+	c    *copier
+	buf  []byte
+	dirs []openDir // most recently used first
+}
+
+type openDir struct {
+	rel  string
+	root *os.Root
+}
+
+// maxOpenDirs is how many folders a worker keeps open.
+const maxOpenDirs = 8
+
+// dir returns the folder rel of the destination as a root.
+func (w *worker) dir(rel string) (*os.Root, error) {
+	if rel == "" || rel == "." {
+		return w.c.root, nil
+	}
+	for i, d := range w.dirs {
+		if d.rel == rel {
+			copy(w.dirs[1:i+1], w.dirs[:i])
+			w.dirs[0] = d
+			return d.root, nil
+		}
+	}
+	r, err := w.c.root.OpenRoot(rel)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.dirs) == maxOpenDirs {
+		w.dirs[maxOpenDirs-1].root.Close()
+		w.dirs = w.dirs[:maxOpenDirs-1]
+	}
+	w.dirs = append(w.dirs, openDir{})
+	copy(w.dirs[1:], w.dirs)
+	w.dirs[0] = openDir{rel, r}
+	return r, nil
+}
+
+func (w *worker) close() {
+	for _, d := range w.dirs {
+		d.root.Close()
+	}
+	w.dirs = nil
 }
 
 func (c *copier) fail(it *item, err error) {
@@ -93,8 +204,15 @@ func (c *copier) fail(it *item, err error) {
 	c.sum.Failed++
 	c.mu.Unlock()
 	it.err = err
+	c.report("/"+it.src, err)
+}
+
+// report calls Options.Report, one call at a time.
+func (c *copier) report(p string, err error) {
 	if c.opts.Report != nil {
-		c.opts.Report("/"+it.src, err)
+		c.reportMu.Lock()
+		defer c.reportMu.Unlock()
+		c.opts.Report(p, err)
 	}
 }
 
@@ -117,9 +235,7 @@ func (c *copier) target(it *item) (string, bool) {
 		c.mu.Lock()
 		c.sum.Renamed++
 		c.mu.Unlock()
-		if c.opts.Report != nil {
-			c.opts.Report("/"+it.src, fmt.Errorf("written as %s: the name is not valid on this system", rel))
-		}
+		c.report("/"+it.src, fmt.Errorf("written as %s: the name is not valid on this system", rel))
 	}
 	if c.underBadDir(rel) {
 		c.fail(it, fmt.Errorf("not copied: a folder above it could not be made"))
@@ -160,49 +276,22 @@ func (c *copier) markBad(rel string) {
 	c.mu.Unlock()
 }
 
-func (c *copier) copyFiles(files []*item) {
-	workers := c.opts.Workers
-	if workers <= 0 {
-		workers = 4
-	}
-	work := make(chan *item)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			buf := make([]byte, chunk)
-			zeros := make([]byte, chunk)
-			for it := range work {
-				if err := c.copyFile(it, buf, zeros); err != nil {
-					c.fail(it, err)
-				}
-				close(it.done)
-			}
-		}()
-	}
-	for _, f := range files {
-		work <- f
-	}
-	close(work)
-	wg.Wait()
-}
-
-// create makes a new file, refusing to replace one unless Overwrite (and
-// never writing through an existing link: it is removed first).
-func (c *copier) create(rel string, perm fs.FileMode) (*os.File, error) {
-	f, err := c.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+// create makes a new file name in dir, refusing to replace one unless
+// Overwrite (and never writing through an existing link: it is removed
+// first).
+func (c *copier) create(dir *os.Root, name string, perm fs.FileMode) (*os.File, error) {
+	f, err := dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if errors.Is(err, fs.ErrExist) && c.opts.Overwrite {
-		if fi, lerr := c.root.Lstat(rel); lerr == nil && fi.IsDir() {
-			return nil, fmt.Errorf("%s exists in the destination as a folder", rel)
+		if fi, lerr := dir.Lstat(name); lerr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s exists in the destination as a folder", name)
 		}
-		if rerr := c.root.Remove(rel); rerr != nil {
+		if rerr := dir.Remove(name); rerr != nil {
 			return nil, rerr
 		}
-		f, err = c.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		f, err = dir.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	}
 	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("%s exists in the destination (use --overwrite)", rel)
+		return nil, fmt.Errorf("%s exists in the destination (use --overwrite)", name)
 	}
 	return f, err
 }
@@ -214,21 +303,38 @@ func filePerm(it *item) fs.FileMode {
 	return 0o644
 }
 
-func (c *copier) copyFile(it *item, buf, zeros []byte) error {
+// openFile opens a listed file's content: from the walk's FileInfo where
+// the source can (no path look-up), else by its path.
+func openFile(src Source, it *item) (fs.File, error) {
+	if o, ok := src.(fsys.InfoOpener); ok && it.info != nil {
+		return o.OpenInfo(it.src, it.info)
+	}
+	return src.Open(it.src)
+}
+
+func (c *copier) copyFile(w *worker, it *item) error {
 	rel, ok := c.target(it)
 	if !ok {
 		return it.err
 	}
-	in, err := c.src.Open(it.src)
+	in, err := openFile(c.src, it)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := c.create(rel, filePerm(it))
+	dirRel, base := path.Split(rel)
+	dir, err := w.dir(strings.TrimSuffix(dirRel, "/"))
 	if err != nil {
 		return err
 	}
-	if err := copySparse(out, in, it.info.Size(), buf, zeros, c.progress); err != nil {
+	out, err := c.create(dir, base, filePerm(it))
+	if err != nil {
+		return err
+	}
+	if w.buf == nil {
+		w.buf = make([]byte, chunk)
+	}
+	if err := copySparse(out, in, it.size, w.buf, c.zeros, c.progress); err != nil {
 		out.Close()
 		return fmt.Errorf("%s: %w", "/"+it.src, err)
 	}
@@ -238,14 +344,16 @@ func (c *copier) copyFile(it *item, buf, zeros []byte) error {
 			return err
 		}
 	}
+	if c.opts.Owners && it.meta != nil && it.meta.UnixMode != 0 {
+		out.Chown(int(it.meta.UID), int(it.meta.GID))
+	}
 	if err := out.Close(); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	c.sum.Files++
 	c.mu.Unlock()
-	c.setOwner(it, rel)
-	c.setTimes(it, rel)
+	c.setTimes(dir, it, base)
 	return nil
 }
 
@@ -260,7 +368,7 @@ func (c *copier) progress(n int64) {
 // holes stay holes, then sizes the file.
 func copySparse(out *os.File, in fs.File, size int64, buf, zeros []byte, progress func(int64)) error {
 	ra, _ := in.(io.ReaderAt)
-	var off int64
+	var off, end int64 // end: where the data written so far ends
 	for off < size {
 		n := int(min(int64(len(buf)), size-off))
 		var err error
@@ -270,9 +378,11 @@ func copySparse(out *os.File, in fs.File, size int64, buf, zeros []byte, progres
 			n, err = io.ReadFull(in, buf[:n])
 		}
 		if n > 0 {
-			if err := writeNonZero(out, buf[:n], zeros, off); err != nil {
+			e, err := writeNonZero(out, buf[:n], zeros, off)
+			if err != nil {
 				return err
 			}
+			end = max(end, e)
 			off += int64(n)
 			progress(int64(n))
 		}
@@ -286,6 +396,9 @@ func copySparse(out *os.File, in fs.File, size int64, buf, zeros []byte, progres
 	if off != size {
 		return fmt.Errorf("read %d of %d bytes", off, size)
 	}
+	if end == size {
+		return nil // a new file, written up to its size
+	}
 	return out.Truncate(size)
 }
 
@@ -294,12 +407,14 @@ func copySparse(out *os.File, in fs.File, size int64, buf, zeros []byte, progres
 const holeUnit = 4096
 
 // writeNonZero writes b at off, leaving out runs of zero blocks (they
-// stay holes, as the file is sized at the end).
-func writeNonZero(out *os.File, b, zeros []byte, off int64) error {
+// stay holes, as the file is sized at the end). It returns where the
+// last write ended (0 if none).
+func writeNonZero(out *os.File, b, zeros []byte, off int64) (int64, error) {
 	if bytes.Equal(b, zeros[:len(b)]) {
-		return nil
+		return 0, nil
 	}
 	start := -1
+	var end int64
 	for i := 0; i < len(b); i += holeUnit {
 		j := min(i+holeUnit, len(b))
 		zero := bytes.Equal(b[i:j], zeros[:j-i])
@@ -308,26 +423,31 @@ func writeNonZero(out *os.File, b, zeros []byte, off int64) error {
 			start = i
 		case zero && start >= 0:
 			if _, err := out.WriteAt(b[start:i], off+int64(start)); err != nil {
-				return err
+				return 0, err
 			}
+			end = off + int64(i)
 			start = -1
 		}
 	}
 	if start >= 0 {
-		_, err := out.WriteAt(b[start:], off+int64(start))
-		return err
+		if _, err := out.WriteAt(b[start:], off+int64(start)); err != nil {
+			return 0, err
+		}
+		end = off + int64(len(b))
 	}
-	return nil
+	return end, nil
 }
 
-func (c *copier) setTimes(it *item, rel string) {
+// setTimes sets the times of name in dir (a zero access time is left as
+// it is).
+func (c *copier) setTimes(dir *os.Root, it *item, name string) {
 	var atime time.Time
 	if c.opts.Atime {
 		if m := it.meta; m != nil {
 			atime = m.Access
 		}
 	}
-	c.root.Chtimes(rel, atime, it.info.ModTime())
+	dir.Chtimes(name, atime, it.mtime)
 }
 
 func (c *copier) setOwner(it *item, rel string) {
@@ -339,7 +459,6 @@ func (c *copier) setOwner(it *item, rel string) {
 
 func (c *copier) hardlink(h *item) {
 	first := h.linkTo
-	<-first.done
 	rel, ok := c.target(h)
 	if !ok {
 		return
@@ -421,7 +540,7 @@ func (c *copier) copyStream(ss StreamSource, it *item, s fsys.Stream, out *os.Fi
 	if streamSideFileIsNative {
 		side = rel + ":" + s.Name
 	}
-	sf, err := c.create(side, 0o644)
+	sf, err := c.create(c.root, side, 0o644)
 	if err != nil {
 		return err
 	}

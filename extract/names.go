@@ -44,6 +44,9 @@ func HostName(name, goos string) (safe string, renamed bool) {
 
 // hostPath applies HostName to every element of a slash-separated path.
 func hostPath(rel string) (string, bool) {
+	if runtime.GOOS != "windows" {
+		return rel, false // names pass unchanged (see HostName)
+	}
 	parts := strings.Split(rel, "/")
 	renamed := false
 	for i, p := range parts {

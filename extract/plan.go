@@ -22,6 +22,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grainvm/grain/fsys"
@@ -73,7 +74,7 @@ type Options struct {
 	// Progress, if set, is called with the bytes copied as they are.
 	Progress func(n int64)
 	// Report, if set, is called for every entry that failed or was
-	// renamed; the copy goes on.
+	// renamed, one call at a time; the copy goes on.
 	Report func(p string, err error)
 }
 
@@ -88,25 +89,56 @@ type Summary struct {
 // ErrFailed is returned (wrapped) when some entries could not be copied.
 var ErrFailed = errors.New("some entries could not be copied")
 
-// item is one entry to copy.
+// item is one entry to copy. Regular files keep the FileInfo the walk
+// gave (to open them without a path look-up) only until their batch is
+// written; folders and links, kept to the end, hold a trimmed copy of
+// their metadata, so that what stays in memory is small.
 type item struct {
-	src  string      // path in the source
-	rel  string      // path below the destination (slash-separated, host-safe)
-	info fs.FileInfo // Lstat of src (after dereferencing, of the target)
+	src   string // path in the source
+	rel   string // path below the destination (slash-separated, host-safe)
+	size  int64
+	mtime time.Time
+	dir   bool
+	// info is the walk's FileInfo of a regular file (after dereferencing,
+	// of the target), dropped once the file is written.
+	info fs.FileInfo
 	meta *fsys.Meta
+	phys int64  // where the data starts on the volume
 	link string // symlink target, when copied as a link
 	// hard link: the first item with the same file ID
 	linkTo *item
 	err    error
-	done   chan struct{} // closed when the file is written (hard-link sources)
 }
 
-// physical is where a file's data starts on its volume, for ordering reads.
-func (it *item) physical() int64 {
-	if it.meta != nil && len(it.meta.Extents) > 0 {
-		return it.meta.Extents[0].Physical
+// noPhysical sorts files whose data has no known place last.
+const noPhysical = 1<<63 - 1
+
+func physical(m *fsys.Meta) int64 {
+	if m != nil && len(m.Extents) > 0 {
+		return m.Extents[0].Physical
 	}
-	return 1<<63 - 1
+	return noPhysical
+}
+
+// trimmed is a copy of m without what only reading the content needs
+// (extents, driver facts), so that keeping it does not keep the walk's
+// memory.
+func trimmed(m *fsys.Meta) *fsys.Meta {
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.Extents, c.Extra = nil, nil
+	return &c
+}
+
+// release drops what only reading the content needed; a hard link's
+// first name is kept to the end, but small.
+func (it *item) release() {
+	it.info = nil
+	if it.meta != nil && (len(it.meta.Extents) > 0 || len(it.meta.Extra) > 0) {
+		it.meta = trimmed(it.meta)
+	}
 }
 
 // volumeOf is the first element of a source path: the volume in a guest
@@ -116,10 +148,27 @@ func volumeOf(p string) string {
 	return v
 }
 
+// plan is what is kept of the selection to the end: folders (in walk
+// order, each after its parent), symbolic links and second names of hard
+// links. Files pass through in batches.
 type plan struct {
-	dirs, files, links, hardlinks []*item
-	failed                        []*item
+	dirs, links, hardlinks []*item
+	entries                int // all entries seen, for the summary
 }
+
+// batch is a part of the selection, handed on as soon as it is listed:
+// the folders first seen since the previous batch (walk order), then up
+// to batchFiles files in disk order per volume.
+type batch struct {
+	dirs, files []*item
+}
+
+// batchFiles bounds the files listed ahead of the copy: their metadata
+// is what the copy holds in memory (a few hundred bytes each), and the
+// disk order is kept within each batch. Walks list a folder's files
+// together, and file systems place them near each other, so batches of
+// this size still read mostly forward.
+const batchFiles = 16384
 
 func matchAny(globs []string, name, rel string) bool {
 	for _, g := range globs {
@@ -133,11 +182,31 @@ func matchAny(globs []string, name, rel string) bool {
 	return false
 }
 
-// makePlan lists the selection. Each source path lands in the destination
-// under its own base name ("p3/Users/alice" → "alice/…"), as cp -r does.
-func makePlan(src Source, paths []string, opts *Options) (*plan, error) {
+// walkPlan lists the selection, handing each batch to each as soon as it
+// is full (and the last one at the end); entries that cannot be copied
+// go to failed as they are found. Each source path lands in the
+// destination under its own base name ("p3/Users/alice" → "alice/…"), as
+// cp -r does. An error from each stops the walk and is returned.
+func walkPlan(src Source, paths []string, opts *Options, size int, each func(*batch) error, failed func(*item), quit <-chan struct{}) (*plan, error) {
 	p := &plan{}
 	seenID := map[string]*item{}
+	cur := &batch{}
+	flush := func() error {
+		if len(cur.dirs) == 0 && len(cur.files) == 0 {
+			return nil
+		}
+		// Disk order per volume: the reads then stream.
+		sort.SliceStable(cur.files, func(i, j int) bool {
+			a, b := cur.files[i], cur.files[j]
+			if va, vb := volumeOf(a.src), volumeOf(b.src); va != vb {
+				return va < vb
+			}
+			return a.phys < b.phys
+		})
+		b := cur
+		cur = &batch{}
+		return each(b)
+	}
 	for _, sp := range paths {
 		info, err := src.Lstat(sp)
 		if err != nil {
@@ -158,64 +227,82 @@ func makePlan(src Source, paths []string, opts *Options) (*plan, error) {
 			if sp == "." && q != "." {
 				rel = base + "/" + q
 			}
+			select {
+			case <-quit:
+				return errStopped
+			default:
+			}
+			p.entries++
 			name := info.Name()
 			if q != sp && matchAny(opts.Exclude, name, rel) {
+				p.entries--
 				if info.IsDir() {
 					return fs.SkipDir
 				}
 				return nil
 			}
-			it := &item{src: q, rel: rel, info: info, meta: fsys.MetaOf(info)}
+			meta := fsys.MetaOf(info)
+			it := &item{src: q, rel: rel, size: info.Size(), mtime: info.ModTime(), dir: info.IsDir()}
+			fail := func(err error) error {
+				it.err, it.meta = err, nil
+				failed(it)
+				return nil
+			}
+			// A walk gives clean relative paths; anything else (a hostile
+			// or broken driver) is refused here, before any write.
+			if !fs.ValidPath(rel) {
+				fail(fmt.Errorf("%s: not a valid path below the destination", "/"+q))
+				if it.dir {
+					return fs.SkipDir
+				}
+				return nil
+			}
 			switch {
-			case info.IsDir():
+			case it.dir:
+				it.meta = trimmed(meta)
 				p.dirs = append(p.dirs, it)
+				cur.dirs = append(cur.dirs, it)
 				return nil
 			case len(opts.Include) > 0 && !matchAny(opts.Include, name, rel):
+				p.entries--
 				return nil
 			case !opts.Newer.IsZero() && !info.ModTime().After(opts.Newer):
+				p.entries--
 				return nil
 			case info.Mode()&fs.ModeSymlink != 0:
 				if opts.Dereference {
 					target, tinfo, err := resolve(src, q)
 					if err != nil {
-						it.err = err
-						p.failed = append(p.failed, it)
-						return nil
+						return fail(err)
 					}
 					if tinfo.IsDir() {
-						it.err = fmt.Errorf("link to directory %s not followed", "/"+target)
-						p.failed = append(p.failed, it)
-						return nil
+						return fail(fmt.Errorf("link to directory %s not followed", "/"+target))
 					}
 					it.src, it.info, it.meta = target, tinfo, fsys.MetaOf(tinfo)
-					p.files = append(p.files, it)
-					return nil
+					it.size, it.mtime, it.phys = tinfo.Size(), tinfo.ModTime(), physical(it.meta)
+					return addFile(cur, it, size, flush)
 				}
 				t, err := src.ReadLink(q)
 				if err != nil {
-					it.err = err
-					p.failed = append(p.failed, it)
-					return nil
+					return fail(err)
 				}
-				it.link = t
+				it.link, it.meta = t, trimmed(meta)
 				p.links = append(p.links, it)
 				return nil
 			case info.Mode().IsRegular():
-				if m := it.meta; m != nil && m.Nlink > 1 && m.Inode != 0 {
+				it.info, it.meta, it.phys = info, meta, physical(meta)
+				if m := meta; m != nil && m.Nlink > 1 && m.Inode != 0 {
 					id := fmt.Sprintf("%s/%d", volumeOf(q), m.Inode)
 					if first, ok := seenID[id]; ok {
-						it.linkTo = first
+						it.linkTo, it.info, it.meta = first, nil, trimmed(meta)
 						p.hardlinks = append(p.hardlinks, it)
 						return nil
 					}
 					seenID[id] = it
 				}
-				p.files = append(p.files, it)
-				return nil
+				return addFile(cur, it, size, flush)
 			default:
-				it.err = fmt.Errorf("%s: special file (%s) not copied", "/"+q, info.Mode().Type())
-				p.failed = append(p.failed, it)
-				return nil
+				return fail(fmt.Errorf("%s: special file (%s) not copied", "/"+q, info.Mode().Type()))
 			}
 		}
 		if info.IsDir() {
@@ -227,25 +314,76 @@ func makePlan(src Source, paths []string, opts *Options) (*plan, error) {
 			return nil, err
 		}
 	}
-	sort.Slice(p.dirs, func(i, j int) bool { return p.dirs[i].rel < p.dirs[j].rel })
-	// Disk order per volume: the reads then stream.
-	sort.SliceStable(p.files, func(i, j int) bool {
-		a, b := p.files[i], p.files[j]
-		if va, vb := volumeOf(a.src), volumeOf(b.src); va != vb {
-			return va < vb
-		}
-		return a.physical() < b.physical()
-	})
-	var total int64
-	for _, f := range p.files {
-		f.done = make(chan struct{})
-		total += f.info.Size()
-	}
-	if opts.Planned != nil {
-		opts.Planned(len(p.files), total)
+	if err := flush(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
+
+func addFile(cur *batch, it *item, size int, flush func() error) error {
+	cur.files = append(cur.files, it)
+	if len(cur.files) >= size {
+		return flush()
+	}
+	return nil
+}
+
+// planned counts the files and bytes of the selection in a listing pass
+// of its own (for a progress bar's total), when opts.Planned wants them.
+func planned(src Source, paths []string, opts *Options) error {
+	if opts.Planned == nil {
+		return nil
+	}
+	files, bytes := 0, int64(0)
+	_, err := walkPlan(src, paths, opts, batchFiles, func(b *batch) error {
+		for _, f := range b.files {
+			files++
+			bytes += f.size
+		}
+		return nil
+	}, func(*item) {}, nil)
+	if err != nil {
+		return err
+	}
+	opts.Planned(files, bytes)
+	return nil
+}
+
+// streamPlan runs walkPlan on a goroutine of its own, so that the next
+// batch is listed while the current one is copied; batches come out of
+// the returned channel. wait returns the plan (or the walk's error) once
+// the channel is closed; stop ends the walk early and waits for it.
+func streamPlan(src Source, paths []string, opts *Options, failed func(*item)) (batches <-chan *batch, wait func() (*plan, error), stop func()) {
+	ch := make(chan *batch, 1)
+	done := make(chan struct{})
+	quit := make(chan struct{})
+	var p *plan
+	var err error
+	go func() {
+		defer close(done)
+		defer close(ch)
+		p, err = walkPlan(src, paths, opts, batchFiles, func(b *batch) error {
+			select {
+			case ch <- b:
+				return nil
+			case <-quit:
+				return errStopped
+			}
+		}, failed, quit)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() { close(quit) })
+		<-done
+	}
+	wait = func() (*plan, error) {
+		<-done
+		return p, err
+	}
+	return ch, wait, stop
+}
+
+var errStopped = errors.New("extract: stopped")
 
 // resolve follows a symbolic link inside the image: relative targets from
 // the link's folder, absolute ones ("/x", "C:\x") from the root of the

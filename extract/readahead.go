@@ -1,0 +1,407 @@
+package extract
+
+import (
+	"io"
+	"math/bits"
+	"sync"
+)
+
+// Archives are written by one goroutine, entry after entry, but their
+// files' contents are opened and read ahead by several workers: opening
+// a file costs a metadata read and parse, and a small file's content is
+// one short read, so one reader in order would leave the cores idle.
+//
+// A feeder turns the listing's batches into one ordered stream of
+// entries (folders, then each batch's files in disk order) for the
+// writer, and hands the same file jobs, in the same order, to the
+// workers. Each worker reads its file into pieces (at most chunk bytes)
+// taken from a bounded pool and sends them on the job's own channel; the
+// writer takes the jobs in order and each job's pieces in order.
+//
+// The pool bounds the memory read ahead. It cannot deadlock: workers on
+// files after the one the writer is on (the head) may fill the pool only
+// up to one chunk less than its limit, so the head's worker always finds
+// room once the writer has taken the head's earlier pieces.
+
+const (
+	// readAheadBytes bounds the content read ahead of the writer.
+	readAheadBytes = 32 << 20
+	// readAheadFiles bounds how many files are opened ahead of the writer.
+	readAheadFiles = 1024
+	// readWorkers is how many files are read at once by default.
+	readWorkers = 4
+)
+
+// job is one file to read ahead.
+type job struct {
+	it     *item
+	seq    int64
+	pieces chan piece
+}
+
+// entry is the writer's next step: a folder or a file.
+type entry struct {
+	dir *item
+	job *job
+}
+
+// piece is a run of one file's content read ahead.
+type piece struct {
+	data    []byte
+	buf     []byte // to give back to the pool
+	err     error  // the read stopped here
+	openErr error  // the file could not be opened: no content follows
+	last    bool
+}
+
+// pool hands out read buffers within a byte budget, favouring the file
+// the writer waits for (see above). Buffers come in powers of two from
+// minPiece to chunk and are reused.
+type pool struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	used    int64
+	head    int64 // seq of the file the writer is on
+	stopped bool
+	free    [poolClasses][][]byte
+	idle    int64 // bytes in free
+}
+
+const (
+	minPieceShift = 12 // 4 KiB
+	chunkShift    = 22 // chunk = 4 MiB
+	poolClasses   = chunkShift - minPieceShift + 1
+)
+
+func newPool() *pool {
+	p := &pool{head: -1}
+	p.cond.L = &p.mu
+	return p
+}
+
+// class is the size class holding n bytes (0 < n <= chunk).
+func class(n int) int {
+	if n <= 1<<minPieceShift {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minPieceShift
+}
+
+// get returns a buffer of at least n bytes (0 < n <= chunk) for the file
+// seq, waiting for room; ok is false once the pool is stopped.
+func (p *pool) get(n int, seq int64) (buf []byte, ok bool) {
+	c := class(n)
+	size := int64(1) << (c + minPieceShift)
+	p.mu.Lock()
+	for {
+		if p.stopped {
+			p.mu.Unlock()
+			return nil, false
+		}
+		limit := int64(readAheadBytes - chunk)
+		if seq == p.head {
+			limit = readAheadBytes
+		}
+		if p.used+size <= limit {
+			break
+		}
+		p.cond.Wait()
+	}
+	p.used += size
+	if k := len(p.free[c]); k > 0 {
+		buf = p.free[c][k-1]
+		p.free[c] = p.free[c][:k-1]
+		p.idle -= size
+	}
+	p.mu.Unlock()
+	if buf == nil {
+		buf = make([]byte, size)
+	}
+	return buf, true
+}
+
+// put gives a buffer back.
+func (p *pool) put(buf []byte) {
+	size := int64(cap(buf))
+	p.mu.Lock()
+	p.used -= size
+	if p.idle+size <= readAheadBytes {
+		c := class(int(size))
+		p.free[c] = append(p.free[c], buf[:size])
+		p.idle += size
+	}
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// advance tells the pool which file the writer is on.
+func (p *pool) advance(seq int64) {
+	p.mu.Lock()
+	p.head = seq
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+func (p *pool) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// eachFile lists the selection and hands every folder to dir and every
+// regular file's content to file, in the order of the listing's batches
+// (folders as listed, files in disk order), reading ahead on several
+// workers. A file that cannot be opened is reported and skipped; one
+// whose read fails midway has had its header written already, so the
+// rest of its declared size reads as zeros and the file is reported as
+// failed. An error from dir or file (the output) stops everything.
+func (a *archiver) eachFile(paths []string, dir func(*item) error, file func(*item, io.Reader) error) (*plan, error) {
+	batches, wait, stopPlan := streamPlan(a.src, paths, a.opts, func(it *item) { a.fail(it, it.err) })
+	pl := newPool()
+	quit := make(chan struct{})
+	order := make(chan entry, readAheadFiles)
+	work := make(chan *job, readAheadFiles)
+	var wg sync.WaitGroup
+	stop := func() {
+		close(quit)
+		pl.stop()
+		stopPlan()
+		wg.Wait()
+	}
+	// The feeder.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(order)
+		defer close(work)
+		var seq int64
+		for {
+			var b *batch
+			select {
+			case b = <-batches:
+			case <-quit:
+				return
+			}
+			if b == nil {
+				return
+			}
+			for _, d := range b.dirs {
+				select {
+				case order <- entry{dir: d}:
+				case <-quit:
+					return
+				}
+			}
+			for _, it := range b.files {
+				j := &job{it: it, seq: seq, pieces: make(chan piece, 2)}
+				seq++
+				select {
+				case order <- entry{job: j}:
+				case <-quit:
+					return
+				}
+				select {
+				case work <- j:
+				case <-quit:
+					return
+				}
+			}
+		}
+	}()
+	workers := a.opts.Workers
+	if workers <= 0 {
+		workers = readWorkers
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				if !a.read(j, pl, quit) {
+					return
+				}
+			}
+		}()
+	}
+	for e := range order {
+		if e.dir != nil {
+			if err := dir(e.dir); err != nil {
+				stop()
+				return nil, err
+			}
+			continue
+		}
+		j := e.job
+		pl.advance(j.seq)
+		first := <-j.pieces
+		if first.openErr != nil {
+			a.fail(j.it, first.openErr)
+			j.it.release()
+			continue
+		}
+		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: j.it.size}
+		if err := file(j.it, r); err != nil {
+			r.release()
+			stop()
+			return nil, err
+		}
+		r.drain()
+		if r.err != nil {
+			a.fail(j.it, r.err)
+		}
+		a.progress(j.it.size)
+		j.it.release()
+	}
+	stop()
+	return wait()
+}
+
+// read opens and reads one job's file into pieces; false once stopped.
+func (a *archiver) read(j *job, pl *pool, quit <-chan struct{}) bool {
+	send := func(p piece) bool {
+		select {
+		case j.pieces <- p:
+			return true
+		case <-quit:
+			if p.buf != nil {
+				pl.put(p.buf)
+			}
+			return false
+		}
+	}
+	f, err := openFile(a.src, j.it)
+	if err != nil {
+		return send(piece{openErr: err, last: true})
+	}
+	defer f.Close()
+	ra, _ := f.(io.ReaderAt)
+	size := j.it.size
+	for off := int64(0); ; {
+		n := int(min(chunk, size-off))
+		var buf []byte
+		var rerr error
+		if n > 0 {
+			var ok bool
+			if buf, ok = pl.get(n, j.seq); !ok {
+				return false
+			}
+			if ra != nil {
+				n, rerr = ra.ReadAt(buf[:n], off)
+			} else {
+				n, rerr = io.ReadFull(f, buf[:n])
+			}
+			if rerr == io.EOF && off+int64(n) == size {
+				rerr = nil
+			}
+			if rerr == nil && n == 0 {
+				rerr = io.ErrUnexpectedEOF
+			}
+		}
+		off += int64(n)
+		p := piece{data: buf[:n], buf: buf, err: rerr, last: rerr != nil || off >= size}
+		if !send(p) {
+			return false
+		}
+		if p.last {
+			return true
+		}
+	}
+}
+
+// pieceReader reads one file's pieces; after a failed read it gives zeros
+// up to the size already declared.
+type pieceReader struct {
+	cur    piece
+	pieces <-chan piece
+	pool   *pool
+	left   int64 // bytes still owed to the reader
+	zeros  bool  // the read failed: the rest is zeros
+	zero   []byte
+	err    error
+}
+
+// more readies the next bytes; false at the end.
+func (r *pieceReader) more() bool {
+	for {
+		if r.left == 0 {
+			return false
+		}
+		if r.zeros || len(r.cur.data) > 0 {
+			return true
+		}
+		if r.cur.err != nil && r.err == nil {
+			r.err = r.cur.err
+		}
+		if r.cur.last || r.err != nil {
+			r.release()
+			r.zeros = true
+			continue
+		}
+		r.release()
+		r.cur = <-r.pieces
+	}
+}
+
+func (r *pieceReader) Read(p []byte) (int, error) {
+	if !r.more() {
+		return 0, io.EOF
+	}
+	if r.zeros {
+		n := int(min(int64(len(p)), r.left))
+		clear(p[:n])
+		r.left -= int64(n)
+		return n, nil
+	}
+	n := copy(p, r.cur.data)
+	r.cur.data = r.cur.data[n:]
+	r.left -= int64(n)
+	return n, nil
+}
+
+// WriteTo writes the pieces straight from the read buffers.
+func (r *pieceReader) WriteTo(w io.Writer) (int64, error) {
+	var total int64
+	for r.more() {
+		b := r.cur.data
+		if r.zeros {
+			if r.zero == nil {
+				r.zero = make([]byte, 64<<10)
+			}
+			b = r.zero[:min(int64(len(r.zero)), r.left)]
+		}
+		n, err := w.Write(b)
+		total += int64(n)
+		r.left -= int64(n)
+		if !r.zeros {
+			r.cur.data = r.cur.data[n:]
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// release gives the current piece's buffer back.
+func (r *pieceReader) release() {
+	if r.cur.buf != nil {
+		r.pool.put(r.cur.buf)
+		r.cur.buf = nil
+	}
+}
+
+// drain takes the rest of the file's pieces off its channel.
+func (r *pieceReader) drain() {
+	for {
+		last := r.cur.last
+		if r.cur.err != nil && r.err == nil {
+			r.err = r.cur.err
+		}
+		r.release()
+		if last {
+			return
+		}
+		r.cur = <-r.pieces
+	}
+}
