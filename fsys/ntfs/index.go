@@ -197,7 +197,7 @@ func (ix *index) walk(fn func(e *indexEntry) error) error {
 // lookup finds the entries whose name equals name ignoring case, by
 // descending the B+ tree. An exact (case-sensitive) match comes first.
 func (ix *index) lookup(name []uint16) ([]indexEntry, error) {
-	up := ix.ino.v.upcase
+	up := ix.ino.v.upcaseTable()
 	var found []indexEntry
 	visited := map[int64]bool{}
 	var rec func(entries []indexEntry, depth int) error

@@ -19,18 +19,19 @@ const (
 // FS is an open NTFS volume. It implements fsys.FS, fsys.StreamFS and
 // fsys.WalkFS and is safe for concurrent use.
 type FS struct {
-	r        io.ReaderAt
-	size     int64
-	boot     *bootSector
-	clusters int64
-	recSize  int64
-	mft      *stream
-	records  uint64 // records the $MFT $DATA holds
-	upcase   upcaseTable
-	label    string
-	major    uint8
-	minor    uint8
-	volFlags uint16
+	r          io.ReaderAt
+	size       int64
+	boot       *bootSector
+	clusters   int64
+	recSize    int64
+	mft        *stream
+	records    uint64 // records the $MFT $DATA holds
+	upcaseOnce sync.Once
+	upcase     upcaseTable // read on first use: see upcaseTable
+	label      string
+	major      uint8
+	minor      uint8
+	volFlags   uint16
 
 	recCache *lru.Cache[uint64, *record]
 	idxCache *lru.Cache[idxKey, []indexEntry]
@@ -82,7 +83,6 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	if err := v.loadMFT(); err != nil {
 		return nil, err
 	}
-	v.loadUpcase()
 	v.loadVolumeInfo()
 	// The root directory must be readable.
 	if _, err := v.inode(recRoot); err != nil {
@@ -233,30 +233,45 @@ func (v *FS) record(num uint64) (*record, error) {
 	return want, wantErr
 }
 
-// loadUpcase reads $UpCase; a volume without a readable one falls back to
-// Unicode's simple upper-case mapping.
-func (v *FS) loadUpcase() {
-	v.upcase = defaultUpcase()
+// upcaseTable returns the volume's $UpCase, read on first use: only name
+// look-ups need it (listing, walking and OpenInfo do not), and opening a
+// volume for one file should not pay for more than it reads. A volume
+// without a readable $UpCase falls back to Unicode's simple upper-case
+// mapping.
+func (v *FS) upcaseTable() upcaseTable {
+	v.upcaseOnce.Do(func() {
+		if t, ok := v.readUpcase(); ok {
+			v.upcase = t
+		} else {
+			v.upcase = defaultUpcase()
+		}
+	})
+	return v.upcase
+}
+
+// readUpcase reads $UpCase; code units beyond its end map to themselves.
+func (v *FS) readUpcase() (upcaseTable, bool) {
 	ino, err := v.inode(recUpCase)
 	if err != nil {
-		return
+		return nil, false
 	}
 	s, err := ino.stream(attrData, "")
 	if err != nil || s.size < 2*128 || s.size > 2*65536 || s.size%2 != 0 {
-		return
+		return nil, false
 	}
 	b, err := s.readAll(2 * 65536)
 	if err != nil {
-		return
+		return nil, false
 	}
 	t := make(upcaseTable, 65536)
-	for i := range t {
+	n := len(b) / 2
+	for i := range n {
+		t[i] = binary.LittleEndian.Uint16(b[2*i:])
+	}
+	for i := n; i < len(t); i++ {
 		t[i] = uint16(i)
 	}
-	for i := 0; i+1 < len(b); i += 2 {
-		t[i/2] = binary.LittleEndian.Uint16(b[i:])
-	}
-	v.upcase = t
+	return t, true
 }
 
 // loadVolumeInfo reads the label and version from $Volume.

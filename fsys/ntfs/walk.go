@@ -362,31 +362,52 @@ func (v *FS) scanMFT() (*walkScan, error) {
 		nArena += len(outs[k].arena)
 		nExtents += len(outs[k].extents)
 	}
-	sc.names = make([]walkName, 0, nNames)
-	arena := make([]byte, 0, nArena)
-	sc.extents = make([]fsys.Extent, 0, nExtents)
+	// Gather the chunks' outputs into one table each, chunks in parallel:
+	// each copies to its own place and rebases its records' offsets.
+	sc.names = make([]walkName, nNames)
+	arena := make([]byte, nArena)
+	sc.extents = make([]fsys.Extent, nExtents)
+	type base struct{ names, arena, extents int }
+	bases := make([]base, len(outs))
 	var deferred []uint64
-	for k := range outs {
-		out := &outs[k]
-		nameBase, extBase, arenaBase := uint64(len(sc.names)), uint64(len(sc.extents)), uint64(len(arena))
-		first := uint64(k) * perChunk
-		for i := range sc.recs[first:min(first+perChunk, v.records)] {
-			r := &sc.recs[first+uint64(i)]
-			r.names += nameBase
-			r.ext += extBase
+	for k, at := range bases {
+		if k+1 < len(bases) {
+			bases[k+1] = base{at.names + len(outs[k].names), at.arena + len(outs[k].arena), at.extents + len(outs[k].extents)}
 		}
-		for _, nm := range out.names {
-			nm.off += arenaBase
-			sc.names = append(sc.names, nm)
-		}
-		arena = append(arena, out.arena...)
-		sc.extents = append(sc.extents, out.extents...)
-		for _, s := range out.slow {
+		for _, s := range outs[k].slow {
 			sc.slow[s.num] = s.fi
 		}
-		deferred = append(deferred, out.deferred...)
-		*out = walkChunkOut{}
+		deferred = append(deferred, outs[k].deferred...)
 	}
+	next.Store(0)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := next.Add(1) - 1
+				if k >= nChunks {
+					return
+				}
+				out, at := &outs[k], bases[k]
+				first := k * perChunk
+				for i := range sc.recs[first:min(first+perChunk, v.records)] {
+					r := &sc.recs[first+uint64(i)]
+					r.names += uint64(at.names)
+					r.ext += uint64(at.extents)
+				}
+				names := sc.names[at.names : at.names+len(out.names)]
+				for i, nm := range out.names {
+					nm.off += uint64(at.arena)
+					names[i] = nm
+				}
+				copy(arena[at.arena:], out.arena)
+				copy(sc.extents[at.extents:], out.extents)
+				*out = walkChunkOut{}
+			}
+		}()
+	}
+	wg.Wait()
 	outs = nil
 	for _, num := range deferred {
 		ino, err := v.inode(num)
