@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -49,7 +50,7 @@ func buildVolume(t testing.TB, name, mkfs string, mib int, extra string) string 
 	testutil.RequireRoot(t)
 	script := `
 IMG=$OUT/vol.img
-truncate -s ` + strings.TrimSpace(itoa(mib)) + `M "$IMG"
+truncate -s ` + strings.TrimSpace(strconv.Itoa(mib)) + `M "$IMG"
 LOOP=$(losetup -f --show "$IMG")
 M=$(mktemp -d)
 cleanup() { umount "$M" 2>/dev/null || true; losetup -d "$LOOP"; rmdir "$M"; }
@@ -60,18 +61,6 @@ mount.exfat-fuse "$LOOP" "$M" 2>/dev/null
 umount "$M"
 `
 	return filepath.Join(testutil.Build(t, name, script), "vol.img")
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
 
 type volSpec struct {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf16"
+
+	"github.com/grainvm/grain/fsys/internal/ucs2"
 )
 
 // Directory entry types (spec 6.2, EntryType with InUse set).
@@ -101,9 +103,8 @@ type rootInfo struct {
 // parseDir parses raw directory data into file entries. offsetOf maps an
 // index in data to a volume offset. Entry sets that are incomplete or whose
 // SetChecksum does not match are skipped and reported through bad.
-func parseDir(data []byte, offsetOf func(int) int64, root *rootInfo, bad func(string)) []fileEntry {
+func parseDir(out []fileEntry, data []byte, offsetOf func(int) int64, root *rootInfo, bad func(string)) []fileEntry {
 	le := binary.LittleEndian
-	var out []fileEntry
 	for i := 0; i+entrySize <= len(data); {
 		b := data[i : i+entrySize]
 		t := b[0]
@@ -199,7 +200,8 @@ func parseSet(set []byte) (fileEntry, error) {
 	if 1+names > int(e.SecondaryCount) {
 		return e, fmt.Errorf("name of %d characters needs %d name entries, set has %d secondaries", e.NameLength, names, e.SecondaryCount-1)
 	}
-	u := make([]uint16, 0, names*15)
+	var ubuf [255 + 15]uint16 // NameLength is at most 255
+	u := ubuf[:0]
 	for k := 0; k < names; k++ {
 		ne := set[64+32*k:]
 		if ne[0] != typeFileName {
@@ -209,7 +211,8 @@ func parseSet(set []byte) (fileEntry, error) {
 			u = append(u, le.Uint16(ne[2+2*j:]))
 		}
 	}
-	e.name = string(utf16.Decode(u[:e.NameLength]))
+	var nbuf [255 * 3]byte
+	e.name = string(ucs2.Append(nbuf[:0], u[:e.NameLength]))
 	if e.ValidDataLength > e.DataLength {
 		return e, fmt.Errorf("ValidDataLength %d beyond DataLength %d", e.ValidDataLength, e.DataLength)
 	}

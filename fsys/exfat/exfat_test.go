@@ -3,9 +3,6 @@ package exfat
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -32,14 +30,6 @@ func runTool(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out
-}
-
-func sha(t testing.TB, r io.Reader) string {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 type want struct {
@@ -130,7 +120,7 @@ func checkAgainstMount(t *testing.T, f *FS, mnt string) {
 		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
 		if !d.IsDir() {
 			fh, _ := os.Open(p)
-			w.sum = sha(t, fh)
+			w.sum = drivertest.SHA256(t, fh)
 			fh.Close()
 			w.size = info.Size()
 		}
@@ -152,7 +142,7 @@ func checkAgainstMount(t *testing.T, f *FS, mnt string) {
 			if err != nil {
 				return err
 			}
-			w.sum = sha(t, fh)
+			w.sum = drivertest.SHA256(t, fh)
 			fh.Close()
 			w.size = info.Size()
 		}

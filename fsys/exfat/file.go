@@ -1,15 +1,13 @@
 package exfat
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"sort"
 	"sync"
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 )
 
 // fileInfo is the fs.FileInfo of an exFAT file or directory. Sys returns a
@@ -89,156 +87,14 @@ func (fi *fileInfo) Sys() any {
 
 func (f *FS) openNode(name string, n *node) (fsys.File, error) {
 	fi := f.infoOf(n)
-	h := &file{f: f, name: name, info: fi}
-	if n.dir != nil {
-		h.dir = n.dir
-		return h, nil
+	if d := n.dir; d != nil {
+		return extentfile.NewDir("exfat", name, fi, len(d.entries), func(i int) fs.DirEntry {
+			return dirEntryInfo{f.infoOf(&node{name: d.entries[i].name, e: &d.entries[i]})}
+		}), nil
 	}
 	ext, _, err := f.extentsOf(n.e)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	h.ext = ext
-	h.size = fi.Size()
-	h.valid = int64(n.e.ValidDataLength)
-	return h, nil
-}
-
-// file is an open file or directory. ReadAt is safe for concurrent use;
-// Read, Seek and ReadDir share a position under a mutex.
-type file struct {
-	f     *FS
-	name  string
-	info  *fileInfo
-	ext   []fsys.Extent
-	size  int64
-	valid int64 // ValidDataLength: bytes past it read as zeros
-	dir   *dirData
-
-	mu     sync.Mutex
-	pos    int64
-	dirPos int
-	closed bool
-}
-
-var errClosed = errors.New("exfat: file closed")
-
-func (h *file) Stat() (fs.FileInfo, error) { return h.info, nil }
-
-func (h *file) Close() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return &fs.PathError{Op: "close", Path: h.name, Err: fs.ErrClosed}
-	}
-	h.closed = true
-	return nil
-}
-
-// ReadAt reads the file's data at off; bytes at or past ValidDataLength
-// read as zeros.
-func (h *file) ReadAt(p []byte, off int64) (int, error) {
-	if h.dir != nil {
-		return 0, &fs.PathError{Op: "read", Path: h.name, Err: errors.New("exfat: is a directory")}
-	}
-	if off < 0 {
-		return 0, &fs.PathError{Op: "read", Path: h.name, Err: fs.ErrInvalid}
-	}
-	if off >= h.size {
-		return 0, io.EOF
-	}
-	want := p
-	if rest := h.size - off; int64(len(want)) > rest {
-		want = want[:rest]
-	}
-	data := want
-	if off+int64(len(data)) > h.valid {
-		z := max(h.valid-off, 0)
-		clear(data[z:])
-		data = data[:z]
-	}
-	n := 0
-	i := sort.Search(len(h.ext), func(i int) bool { return h.ext[i].Logical+h.ext[i].Length > off })
-	for n < len(data) && i < len(h.ext) {
-		x := h.ext[i]
-		in := off + int64(n) - x.Logical
-		k := min(int64(len(data)-n), x.Length-in)
-		m, err := h.f.r.ReadAt(data[n:n+int(k)], x.Physical+in)
-		n += m
-		if m < int(k) {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return n, &fs.PathError{Op: "read", Path: h.name, Err: fmt.Errorf("exfat: data at 0x%x: %w", x.Physical+in, err)}
-		}
-		i++
-	}
-	if n < len(data) {
-		return n, &fs.PathError{Op: "read", Path: h.name, Err: fmt.Errorf("exfat: no extent for offset %d", off+int64(n))}
-	}
-	if len(want) < len(p) {
-		return len(want), io.EOF
-	}
-	return len(want), nil
-}
-
-func (h *file) Read(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return 0, &fs.PathError{Op: "read", Path: h.name, Err: fs.ErrClosed}
-	}
-	n, err := h.ReadAt(p, h.pos)
-	h.pos += int64(n)
-	if err == io.EOF && n > 0 {
-		err = nil
-	}
-	return n, err
-}
-
-func (h *file) Seek(offset int64, whence int) (int64, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return 0, &fs.PathError{Op: "seek", Path: h.name, Err: fs.ErrClosed}
-	}
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += h.pos
-	case io.SeekEnd:
-		offset += h.size
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: h.name, Err: fs.ErrInvalid}
-	}
-	if offset < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: h.name, Err: fs.ErrInvalid}
-	}
-	h.pos = offset
-	return offset, nil
-}
-
-// ReadDir lists a directory in on-disk order, as fs.ReadDirFile says.
-func (h *file) ReadDir(n int) ([]fs.DirEntry, error) {
-	if h.dir == nil {
-		return nil, &fs.PathError{Op: "readdir", Path: h.name, Err: errors.New("exfat: not a directory")}
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, &fs.PathError{Op: "readdir", Path: h.name, Err: fs.ErrClosed}
-	}
-	all := h.dir.entries[h.dirPos:]
-	if n > 0 && len(all) == 0 {
-		return nil, io.EOF
-	}
-	if n > 0 && len(all) > n {
-		all = all[:n]
-	}
-	h.dirPos += len(all)
-	out := make([]fs.DirEntry, len(all))
-	for i := range all {
-		out[i] = dirEntryInfo{h.f.infoOf(&node{name: all[i].name, e: &all[i]})}
-	}
-	return out, nil
+	return extentfile.New(f.r, "exfat", name, fi, ext, fi.Size(), int64(n.e.ValidDataLength)), nil
 }

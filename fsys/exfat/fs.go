@@ -269,7 +269,7 @@ func (f *FS) parseDirAt(ext []fsys.Extent, n int64, ri *rootInfo) (*dirData, err
 		}
 		return -1
 	}
-	entries := parseDir(data, offsetOf, ri, f.warn)
+	entries := parseDir(nil, data, offsetOf, ri, f.warn)
 	return &dirData{entries: entries, extents: ext}, nil
 }
 
@@ -320,29 +320,36 @@ func (f *FS) subdir(e *fileEntry) (*dirData, error) {
 
 // extentsOf resolves the clusters of an entry's data; n is DataLength.
 func (f *FS) extentsOf(e *fileEntry) ([]fsys.Extent, int64, error) {
+	return f.extentsWith(f.fat, e, nil)
+}
+
+// extentsWith is extentsOf through fat, appending to dst: all[len(dst):]
+// are the extents. On error all is dst.
+func (f *FS) extentsWith(fat nexter, e *fileEntry, dst []fsys.Extent) (all []fsys.Extent, n int64, err error) {
 	g := f.g
 	if e.DataLength == 0 {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
 	if e.StreamFlags&flagAllocationPossible == 0 {
-		return nil, 0, fmt.Errorf("exfat: DataLength %d without an allocation", e.DataLength)
+		return dst, 0, fmt.Errorf("exfat: DataLength %d without an allocation", e.DataLength)
 	}
 	if e.DataLength > uint64(g.clusters)*uint64(g.clusterSize) {
-		return nil, 0, fmt.Errorf("exfat: DataLength %d larger than the volume", e.DataLength)
+		return dst, 0, fmt.Errorf("exfat: DataLength %d larger than the volume", e.DataLength)
 	}
 	if e.isDir() && e.DataLength > maxDirSize {
-		return nil, 0, fmt.Errorf("exfat: directory of %d bytes is larger than a directory can be", e.DataLength)
+		return dst, 0, fmt.Errorf("exfat: directory of %d bytes is larger than a directory can be", e.DataLength)
 	}
-	n := int64(e.DataLength)
+	n = int64(e.DataLength)
 	want := (n + g.clusterSize - 1) / g.clusterSize
-	ext, _, err := f.fat.chain(e.FirstCluster, want, -1, e.StreamFlags&flagNoFatChain != 0)
+	base := len(dst)
+	all, _, err = chain(g, fat, e.FirstCluster, want, -1, e.StreamFlags&flagNoFatChain != 0, dst)
 	if err != nil {
-		return nil, 0, err
+		return dst, 0, err
 	}
-	if k := len(ext) - 1; k >= 0 {
-		ext[k].Length = n - ext[k].Logical
+	if k := len(all) - 1; k >= base {
+		all[k].Length = n - all[k].Logical
 	}
-	return ext, n, nil
+	return all, n, nil
 }
 
 func (d *dirData) lookup(f *FS, name string) (*fileEntry, bool) {

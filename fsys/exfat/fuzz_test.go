@@ -65,7 +65,7 @@ func FuzzEntrySet(f *testing.F) {
 			return
 		}
 		var ri rootInfo
-		entries := parseDir(data, func(i int) int64 { return int64(i) }, &ri, func(string) {})
+		entries := parseDir(nil, data, func(i int) int64 { return int64(i) }, &ri, func(string) {})
 		for _, e := range entries {
 			if e.offset < 0 || e.offset >= int64(len(data)) {
 				t.Fatalf("entry offset %d outside the data", e.offset)
@@ -92,6 +92,11 @@ func FuzzChain(f *testing.F) {
 		g := &geometry{sectorSize: 512, clusterSize: 512, fatSize: int64(len(fat)), heapOffset: 1 << 20, clusters: uint32(len(fat)/4 - 2)}
 		tb := newTable(bytes.NewReader(fat), g)
 		ext, n, err := tb.chain(first, want, 4096, contiguous)
+		// The walk's in-memory FAT follows the same chain.
+		ext2, n2, err2 := chain(g, memFAT(fat), first, want, 4096, contiguous, nil)
+		if (err == nil) != (err2 == nil) || n != n2 || len(ext) != len(ext2) {
+			t.Fatalf("paged FAT: %v %d %v; in-memory FAT: %v %d %v", ext, n, err, ext2, n2, err2)
+		}
 		if err != nil {
 			return
 		}
@@ -138,6 +143,19 @@ func FuzzVolume(f *testing.F) {
 			}
 			io.Copy(io.Discard, h.(io.Reader))
 			h.Close()
+			return nil
+		})
+		n = 0
+		v.Walk(".", func(p string, info fs.FileInfo) error {
+			if n++; n > 10000 {
+				return fs.SkipAll
+			}
+			if !info.IsDir() {
+				if h, err := v.OpenInfo(p, info); err == nil {
+					io.Copy(io.Discard, h)
+					h.Close()
+				}
+			}
 			return nil
 		})
 	})

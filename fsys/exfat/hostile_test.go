@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
 
 func loadImage(t testing.TB) []byte {
@@ -141,6 +142,9 @@ func TestHostile(t *testing.T) {
 		if e := walkAll(f); len(e) != 1 {
 			t.Errorf("walk errors: %v", e)
 		}
+		if err := drivertest.WalkFast(f); err != nil {
+			t.Errorf("Walk: %v", err)
+		}
 	})
 	t.Run("past-heap", func(t *testing.T) {
 		b, f := fresh()
@@ -164,6 +168,25 @@ func TestHostile(t *testing.T) {
 		}
 		if e := walkAll(f); len(e) != 1 {
 			t.Errorf("walk errors: %v", e)
+		}
+		if err := drivertest.WalkFast(f); err == nil || !strings.Contains(err.Error(), "readdir deep/a") {
+			t.Errorf("Walk: %v", err)
+		}
+	})
+	t.Run("cross-linked-dirs", func(t *testing.T) {
+		// docs points at deep/a/b/c/d: met twice, it is an error, not
+		// a second copy of the subtree.
+		b, f := fresh()
+		d := metaOf(t, f, "deep/a/b/c/d")
+		m := metaOf(t, f, "docs")
+		binary.LittleEndian.PutUint32(b[m.Inode+32+20:], clusterOf(f, d))
+		binary.LittleEndian.PutUint64(b[m.Inode+32+8:], uint64(d.Allocated))
+		binary.LittleEndian.PutUint64(b[m.Inode+32+24:], uint64(d.Allocated))
+		b[m.Inode+32+1] = b[d.Inode+32+1]
+		fixSet(b, m.Inode)
+		f = mustOpen(t, b)
+		if err := drivertest.WalkFast(f); err == nil || !strings.Contains(err.Error(), "already listed") {
+			t.Errorf("Walk: %v", err)
 		}
 	})
 	t.Run("slash-in-name", func(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"sort"
 	"sync"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 )
 
 // table reads FAT entries through a small bounded page cache.
@@ -26,6 +26,23 @@ const (
 
 func newTable(r io.ReaderAt, g *geometry) *table {
 	return &table{r: r, g: g, pages: make(map[int64][]byte)}
+}
+
+// nexter gives the next cluster of a chain: the paged table, or the whole
+// FAT held in memory for a walk.
+type nexter interface {
+	next(c uint32) (uint32, error)
+}
+
+// memFAT is the FAT in memory (a walk reads it once).
+type memFAT []byte
+
+func (m memFAT) next(c uint32) (uint32, error) {
+	off := int64(c) * 4
+	if off+4 > int64(len(m)) {
+		return 0, fmt.Errorf("exfat: FAT entry %d beyond the FAT", c)
+	}
+	return binary.LittleEndian.Uint32(m[off:]), nil
 }
 
 func (t *table) next(c uint32) (uint32, error) {
@@ -55,65 +72,66 @@ func (t *table) next(c uint32) (uint32, error) {
 // or (want < 0) up to the end of the chain but no more than limit clusters.
 // With contiguous set (NoFatChain) the FAT is not consulted.
 func (t *table) chain(first uint32, want, limit int64, contiguous bool) ([]fsys.Extent, int64, error) {
-	g := t.g
+	return chain(t.g, t, first, want, limit, contiguous, nil)
+}
+
+// chain follows a chain through fat (see table.chain) and appends its
+// extents to dst: all[len(dst):] is the chain. On error all is dst.
+func chain(g *geometry, fat nexter, first uint32, want, limit int64, contiguous bool, dst []fsys.Extent) (all []fsys.Extent, n int64, err error) {
 	if want == 0 {
-		return nil, 0, nil
+		return dst, 0, nil
 	}
+	fail := func(err error) ([]fsys.Extent, int64, error) { return dst, 0, err }
 	if first < 2 || first > g.clusters+1 {
-		return nil, 0, fmt.Errorf("exfat: first cluster %d outside the cluster heap (%d clusters)", first, g.clusters)
+		return fail(fmt.Errorf("exfat: first cluster %d outside the cluster heap (%d clusters)", first, g.clusters))
 	}
 	if contiguous {
 		if want < 0 || int64(first)-2+want > int64(g.clusters) {
-			return nil, 0, fmt.Errorf("exfat: contiguous run of %d clusters from %d leaves the cluster heap", want, first)
+			return fail(fmt.Errorf("exfat: contiguous run of %d clusters from %d leaves the cluster heap", want, first))
 		}
-		return []fsys.Extent{{Physical: g.clusterOffset(first), Length: want * g.clusterSize}}, want, nil
+		return append(dst, fsys.Extent{Physical: g.clusterOffset(first), Length: want * g.clusterSize}), want, nil
 	}
-	var ext []fsys.Extent
-	var n int64
+	base := len(dst)
+	ext := dst
 	c := first
 	for {
 		if c < 2 || c > g.clusters+1 {
 			switch {
 			case c == 0xFFFFFFFF && want < 0:
-				return finishChain(ext, n, first)
+				return finishChain(ext, base, n, first)
 			case c == 0xFFFFFFFF:
-				return nil, 0, fmt.Errorf("exfat: cluster chain from %d ends after %d of %d clusters", first, n, want)
+				return fail(fmt.Errorf("exfat: cluster chain from %d ends after %d of %d clusters", first, n, want))
 			case c == 0xFFFFFFF7:
-				return nil, 0, fmt.Errorf("exfat: cluster chain from %d reaches a bad cluster", first)
+				return fail(fmt.Errorf("exfat: cluster chain from %d reaches a bad cluster", first))
 			default:
-				return nil, 0, fmt.Errorf("exfat: cluster chain from %d: cluster %d outside the heap", first, c)
+				return fail(fmt.Errorf("exfat: cluster chain from %d: cluster %d outside the heap", first, c))
 			}
 		}
 		off := g.clusterOffset(c)
-		if k := len(ext) - 1; k >= 0 && ext[k].Physical+ext[k].Length == off {
+		if k := len(ext) - 1; k >= base && ext[k].Physical+ext[k].Length == off {
 			ext[k].Length += g.clusterSize
 		} else {
 			ext = append(ext, fsys.Extent{Logical: n * g.clusterSize, Physical: off, Length: g.clusterSize})
 		}
 		n++
 		if n == want {
-			return finishChain(ext, n, first)
+			return finishChain(ext, base, n, first)
 		}
 		if n > int64(g.clusters) || (limit >= 0 && n > limit) {
-			return nil, 0, fmt.Errorf("exfat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1)
+			return fail(fmt.Errorf("exfat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1))
 		}
-		next, err := t.next(c)
+		next, err := fat.next(c)
 		if err != nil {
-			return nil, 0, err
+			return fail(err)
 		}
 		c = next
 	}
 }
 
-func finishChain(ext []fsys.Extent, n int64, first uint32) ([]fsys.Extent, int64, error) {
-	if len(ext) > 1 {
-		s := append([]fsys.Extent(nil), ext...)
-		sort.Slice(s, func(i, j int) bool { return s[i].Physical < s[j].Physical })
-		for i := 1; i < len(s); i++ {
-			if s[i-1].Physical+s[i-1].Length > s[i].Physical {
-				return nil, 0, fmt.Errorf("exfat: cluster chain from %d uses a cluster twice (a loop)", first)
-			}
-		}
+// finishChain rejects chains (ext[base:]) that use a cluster twice.
+func finishChain(ext []fsys.Extent, base int, n int64, first uint32) ([]fsys.Extent, int64, error) {
+	if extentfile.Overlap(ext[base:]) {
+		return ext[:base], 0, fmt.Errorf("exfat: cluster chain from %d uses a cluster twice (a loop)", first)
 	}
 	return ext, n, nil
 }

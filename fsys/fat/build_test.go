@@ -3,6 +3,7 @@ package fat
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/grainvm/grain/internal/testutil"
@@ -40,7 +41,7 @@ func buildVolume(t testing.TB, name, mkfs string, kib int, extra string) string 
 	testutil.RequireTool(t, "mkfs.fat", "mcopy", "mmd", "mdel")
 	script := treeScript + `
 IMG=$OUT/vol.img
-mkfs.fat -C ` + mkfs + ` -i 1234ABCD "$IMG" ` + itoa(kib) + ` >/dev/null
+mkfs.fat -C ` + mkfs + ` -i 1234ABCD "$IMG" ` + strconv.Itoa(kib) + ` >/dev/null
 export MTOOLS_SKIP_CHECK=1
 mcopy -s -m -i "$IMG" src/* ::/
 # fragmentation: fill, delete every other, write again
@@ -51,18 +52,6 @@ head -c 150000 /dev/urandom > fragmented.bin
 mcopy -m -i "$IMG" fragmented.bin ::/frag/fragmented.bin
 ` + extra
 	return filepath.Join(testutil.Build(t, name, script), "vol.img")
-}
-
-func itoa(n int) string {
-	b := []byte{}
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		n /= 10
-	}
-	return string(b)
 }
 
 // bigDirScript adds a directory of 3,000 entries.

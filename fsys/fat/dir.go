@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/grainvm/grain/fsys/internal/ucs2"
 )
 
 // Directory entry attributes (spec 6, DIR_Attr); the values are the
@@ -228,32 +229,8 @@ func (s *lfnState) name(raw []byte) string {
 	if len(u) <= (s.count-1)*13 {
 		return ""
 	}
-	s.utf8 = appendUTF16(s.utf8[:0], u)
+	s.utf8 = ucs2.Append(s.utf8[:0], u)
 	return string(s.utf8)
-}
-
-// appendUTF16 appends UTF-16 units as UTF-8, a lone surrogate as U+FFFD
-// (as utf16.Decode does), without an intermediate []rune.
-func appendUTF16(b []byte, u []uint16) []byte {
-	for i := 0; i < len(u); i++ {
-		c := rune(u[i])
-		switch {
-		case c < 0x80:
-			b = append(b, byte(c))
-			continue
-		case utf16.IsSurrogate(c):
-			if i+1 < len(u) {
-				if r := utf16.DecodeRune(c, rune(u[i+1])); r != utf8.RuneError {
-					b = utf8.AppendRune(b, r)
-					i++
-					continue
-				}
-			}
-			c = utf8.RuneError
-		}
-		b = utf8.AppendRune(b, c)
-	}
-	return b
 }
 
 // parseDir splits raw directory data (read from the volume at the byte

@@ -3,8 +3,6 @@ package fat
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -42,14 +41,6 @@ type want struct {
 	mtime int64
 	sum   string
 	dir   bool
-}
-
-func sha(t testing.TB, r io.Reader) string {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func TestVolumes(t *testing.T) {
@@ -117,7 +108,7 @@ func checkAgainstMcopy(t *testing.T, f *FS, img string) {
 		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
 		if !d.IsDir() {
 			fh, _ := os.Open(p)
-			w.sum = sha(t, fh)
+			w.sum = drivertest.SHA256(t, fh)
 			fh.Close()
 			w.size = info.Size()
 		}
@@ -139,7 +130,7 @@ func checkAgainstMcopy(t *testing.T, f *FS, img string) {
 			if err != nil {
 				return err
 			}
-			w.sum = sha(t, fh)
+			w.sum = drivertest.SHA256(t, fh)
 			fh.Close()
 			w.size = info.Size()
 		}

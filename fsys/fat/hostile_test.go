@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
 
 // loadImage reads a built volume into memory to be damaged.
@@ -87,19 +88,7 @@ func walkAll(f *FS) []error {
 	return errs
 }
 
-// walkFast runs the fast walk over everything and opens every file from
-// its info; it must end.
-func walkFast(f *FS) error {
-	return f.Walk(".", func(p string, info fs.FileInfo) error {
-		if !info.IsDir() {
-			if h, err := f.OpenInfo(p, info); err == nil {
-				io.Copy(io.Discard, h)
-				h.Close()
-			}
-		}
-		return nil
-	})
-}
+func walkFast(f *FS) error { return drivertest.WalkFast(f) }
 
 func TestHostile(t *testing.T) {
 	orig := loadImage(t)

@@ -2,117 +2,31 @@ package fat
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
-	"path"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"unicode/utf16"
 
-	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
 
-type walked struct {
-	path string
-	info fs.FileInfo
-}
-
-func walkList(t testing.TB, f *FS, root string) []walked {
-	t.Helper()
-	var got []walked
-	if err := f.Walk(root, func(p string, info fs.FileInfo) error {
-		got = append(got, walked{p, info})
-		return nil
-	}); err != nil {
-		t.Fatalf("Walk(%s): %v", root, err)
-	}
-	return got
-}
-
-func descentList(t testing.TB, f *FS, root string) map[string]fs.FileInfo {
-	t.Helper()
-	want := map[string]fs.FileInfo{}
-	if err := fs.WalkDir(f, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		want[p] = info
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return want
-}
-
-// sameInfo compares what a walk and the plain descent say of one file,
-// Meta included.
-func sameInfo(a, b fs.FileInfo) error {
-	if a.Name() != b.Name() || a.IsDir() != b.IsDir() || a.Size() != b.Size() || a.Mode() != b.Mode() || !a.ModTime().Equal(b.ModTime()) {
-		return fmt.Errorf("walk %v, descent %v", fs.FormatFileInfo(a), fs.FormatFileInfo(b))
-	}
-	ma, mb := fsys.MetaOf(a), fsys.MetaOf(b)
-	if !reflect.DeepEqual(ma, mb) {
-		return fmt.Errorf("Meta: walk %+v, descent %+v", ma, mb)
-	}
-	return nil
-}
-
 // TestWalk checks the walk against the plain descent (names, infos and
-// Meta of every file) and against mdir's recursive listing, and that a
-// directory comes before its entries.
+// Meta of every file, a directory before its entries) and against mdir's
+// recursive listing.
 func TestWalk(t *testing.T) {
 	for _, spec := range volSpecs {
 		t.Run(spec.name, func(t *testing.T) {
 			img := buildVolume(t, spec.name, spec.mkfs, spec.kib, spec.extra)
 			f, _ := openImage(t, img)
-			for _, root := range []string{".", "deep", "deep/a/b", "readme.txt"} {
-				got := walkList(t, f, root)
-				want := descentList(t, f, root)
-				if len(got) != len(want) {
-					t.Errorf("Walk(%s): %d paths, descent %d", root, len(got), len(want))
-				}
-				seen := map[string]bool{}
-				for _, w := range got {
-					if seen[w.path] {
-						t.Errorf("%s: listed twice", w.path)
-					}
-					seen[w.path] = true
-					if w.path != root && !seen[path.Dir(w.path)] && !(root == "." && !strings.Contains(w.path, "/")) {
-						t.Errorf("%s: listed before its directory", w.path)
-					}
-					d, ok := want[w.path]
-					if !ok {
-						t.Errorf("%s: walked, not in the descent", w.path)
-						continue
-					}
-					if err := sameInfo(w.info, d); err != nil {
-						t.Errorf("%s: %v", w.path, err)
-					}
-				}
-			}
+			drivertest.CheckWalk(t, f, ".", "deep", "deep/a/b", "readme.txt")
 			// mdir -/ -b lists every path, directories with a trailing slash.
 			out := runTool(t, "mdir", "-/", "-a", "-b", "-i", img, "::")
 			var mdir []string
 			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 				mdir = append(mdir, strings.TrimPrefix(l, "::/"))
 			}
-			var mine []string
-			for _, w := range walkList(t, f, ".") {
-				if w.path == "." {
-					continue
-				}
-				p := w.path
-				if w.info.IsDir() {
-					p += "/"
-				}
-				mine = append(mine, p)
-			}
 			slices.Sort(mdir)
-			slices.Sort(mine)
-			if !slices.Equal(mdir, mine) {
+			if mine := drivertest.Paths(t, f); !slices.Equal(mdir, mine) {
 				t.Errorf("walk lists %d paths, mdir %d:\n walk %q\n mdir %q", len(mine), len(mdir), mine, mdir)
 			}
 		})
@@ -164,19 +78,5 @@ func TestWalkSkip(t *testing.T) {
 	}
 	if err := f.Walk("nonexistent", func(string, fs.FileInfo) error { return nil }); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Walk of a missing root: %v", err)
-	}
-}
-
-// TestAppendUTF16 checks the allocation-free decoder against utf16.Decode,
-// lone and reversed surrogates included.
-func TestAppendUTF16(t *testing.T) {
-	cases := [][]uint16{
-		{'a', 'b'}, {0xD83D, 0xDE00}, {0xD83D}, {0xDE00}, {0xDE00, 0xD83D}, {0xD83D, 'x'},
-		{0xD800, 0xD800, 0xDC00}, {0x00E9, 0x540D, 0xFFFF}, {},
-	}
-	for _, u := range cases {
-		if got, want := string(appendUTF16(nil, u)), string(utf16.Decode(u)); got != want {
-			t.Errorf("%04x: %q, utf16.Decode %q", u, got, want)
-		}
 	}
 }

@@ -31,7 +31,8 @@ type Entry[D any] struct {
 	// made safe by fsys.SafeName).
 	Info fs.FileInfo
 	// IsDir says Sub is a directory to read; Key identifies its data on
-	// the volume (its first cluster).
+	// the volume (its first cluster), 0 for a directory without data of
+	// its own (an empty exFAT directory), which is not checked.
 	IsDir bool
 	Sub   D
 	Key   uint64
@@ -123,10 +124,12 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 			if !e.IsDir {
 				continue
 			}
-			if prev, dup := visited[e.Key]; dup {
-				return &fs.PathError{Op: "readdir", Path: p, Err: fmt.Errorf("%s: directory data (cluster %d) already listed as %q: a loop or a cross-linked directory", pkg, e.Key, prev)}
+			if e.Key != 0 {
+				if prev, dup := visited[e.Key]; dup {
+					return &fs.PathError{Op: "readdir", Path: p, Err: fmt.Errorf("%s: directory data (cluster %d) already listed as %q: a loop or a cross-linked directory", pkg, e.Key, prev)}
+				}
+				visited[e.Key] = p
 			}
-			visited[e.Key] = p
 			queue = append(queue, &job[D]{path: p, dir: e.Sub, done: make(chan struct{})})
 			dispatch()
 		}
