@@ -1,9 +1,6 @@
 package ext4
 
-import (
-	"encoding/binary"
-	"hash/crc32"
-)
+import "hash/crc32"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -13,10 +10,14 @@ func crc32c(crc uint32, p []byte) uint32 {
 	return ^crc32.Update(^crc, castagnoli, p)
 }
 
+// crc32cU32 is crc32c over the 4 little-endian bytes of v, bytewise from
+// the table (a byte slice would escape to the heap through crc32.Update).
 func crc32cU32(crc, v uint32) uint32 {
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], v)
-	return crc32c(crc, b[:])
+	for range 4 {
+		crc = castagnoli[byte(crc)^byte(v)] ^ crc>>8
+		v >>= 8
+	}
+	return crc
 }
 
 // crc16 is the CRC-16 (polynomial 0x8005, reflected as 0xA001) of the

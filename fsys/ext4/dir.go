@@ -1,6 +1,8 @@
 package ext4
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"io/fs"
@@ -26,10 +28,10 @@ const (
 
 // dirent is one live directory entry.
 type dirent struct {
-	Name  string // as stored
-	Safe  string // fsys.SafeName(Name)
+	Safe  string // fsys.SafeName of the name as stored
 	Inode uint32
-	Type  uint8 // ft*, ftUnknown without the filetype feature
+	Type  uint8  // ft*, ftUnknown without the filetype feature
+	pos   uint32 // order on disk
 }
 
 // dirList is a parsed directory, entries sorted by Safe name.
@@ -108,7 +110,12 @@ func (f *FS) parseDir(in *inode, buf *[]byte) (*dirList, error) {
 	// Sorted by name; of entries with the same (safe) name the first on
 	// disk is kept, the later ones are unreachable by path.
 	es := p.out
-	slices.SortStableFunc(es, func(a, b dirent) int { return strings.Compare(a.Safe, b.Safe) })
+	slices.SortFunc(es, func(a, b dirent) int {
+		if c := strings.Compare(a.Safe, b.Safe); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.pos, b.pos)
+	})
 	k := 0
 	for i := range es {
 		if k > 0 && es[k-1].Safe == es[i].Safe {
@@ -126,6 +133,9 @@ type dirParser struct {
 	seed uint32
 	out  []dirent
 	buf  *[]byte
+
+	names []byte  // the current block's plain names, end to end
+	ends  []int32 // where each ends in names
 }
 
 func (p *dirParser) inline() error {
@@ -258,6 +268,10 @@ func (p *dirParser) checkDx(b []byte, lblk uint64, where func() string) {
 func (p *dirParser) entries(b []byte, where func() string) error {
 	le := binary.LittleEndian
 	filetype := p.f.sb.FeatureIncompat&incompatFiletype != 0
+	// The names are substrings of one string holding this block's names:
+	// one allocation per block, not one per name.
+	first := len(p.out)
+	p.names = p.names[:0]
 	for off := 0; off < len(b); {
 		if off+8 > len(b) {
 			return fmt.Errorf("ext4: %s: entry at %#x: header runs past the block: %w", where(), off, ErrFormat)
@@ -280,12 +294,33 @@ func (p *dirParser) entries(b []byte, where func() string) error {
 			if 8+nameLen > recLen {
 				return fmt.Errorf("ext4: %s: entry at %#x: name of %d bytes exceeds rec_len %d: %w", where(), off, nameLen, recLen, ErrFormat)
 			}
-			name := string(b[off+8 : off+8+nameLen])
-			if name != "." && name != ".." {
-				p.out = append(p.out, dirent{Name: name, Safe: fsys.SafeName(name), Inode: ino, Type: typ})
+			if nb := b[off+8 : off+8+nameLen]; !(nameLen == 1 && nb[0] == '.' || nameLen == 2 && nb[0] == '.' && nb[1] == '.') {
+				e := dirent{Inode: ino, Type: typ, pos: uint32(len(p.out))}
+				if nameLen == 0 || bytes.IndexByte(nb, '/') >= 0 || bytes.IndexByte(nb, 0) >= 0 {
+					e.Safe = fsys.SafeName(string(nb))
+					e.pos |= 1 << 31 // named already
+				} else {
+					// Named below, from p.names.
+					p.names = append(p.names, nb...)
+					p.ends = append(p.ends, int32(len(p.names)))
+				}
+				p.out = append(p.out, e)
 			}
 		}
 		off += recLen
 	}
+	all := string(p.names)
+	start, k := 0, 0
+	for i := first; i < len(p.out); i++ {
+		e := &p.out[i]
+		if e.pos&(1<<31) != 0 {
+			e.pos &^= 1 << 31
+			continue
+		}
+		end := int(p.ends[k])
+		e.Safe = all[start:end]
+		start, k = end, k+1
+	}
+	p.ends = p.ends[:0]
 	return nil
 }

@@ -65,27 +65,28 @@ func decodeTime(sec uint32, extra uint32, hasExtra bool) time.Time {
 // parseInode decodes one on-disk inode of the volume's inode size.
 func (f *FS) parseInode(ino uint32, b []byte) (*inode, error) {
 	in := new(inode)
-	if err := f.parseInodeInto(in, ino, b); err != nil {
+	if err := f.parseInodeInto(in, ino, b, nil); err != nil {
 		return nil, err
 	}
 	return in, nil
 }
 
 // parseInodeInto decodes one on-disk inode into in (which the walk keeps
-// in slabs, one allocation per directory).
-func (f *FS) parseInodeInto(in *inode, ino uint32, b []byte) error {
+// in slabs, one allocation per directory). scratch, if at least 8 bytes
+// longer than b, is used for the checksum.
+func (f *FS) parseInodeInto(in *inode, ino uint32, b, scratch []byte) error {
 	le := binary.LittleEndian
-	*in = inode{
-		Ino:        ino,
-		Mode:       le.Uint16(b[0x0:]),
-		UID:        uint32(le.Uint16(b[0x2:])) | uint32(le.Uint16(b[0x78:]))<<16,
-		GID:        uint32(le.Uint16(b[0x18:])) | uint32(le.Uint16(b[0x7A:]))<<16,
-		LinksCount: le.Uint16(b[0x1A:]),
-		Blocks:     uint64(le.Uint32(b[0x1C:])),
-		Flags:      le.Uint32(b[0x20:]),
-		Generation: le.Uint32(b[0x64:]),
-		FileACL:    uint64(le.Uint32(b[0x68:])) | uint64(le.Uint16(b[0x76:]))<<32,
-	}
+	// Field by field, not a composite literal: in is fresh (zero) memory
+	// and copying a whole inode value costs write barriers per field.
+	in.Ino = ino
+	in.Mode = le.Uint16(b[0x0:])
+	in.UID = uint32(le.Uint16(b[0x2:])) | uint32(le.Uint16(b[0x78:]))<<16
+	in.GID = uint32(le.Uint16(b[0x18:])) | uint32(le.Uint16(b[0x7A:]))<<16
+	in.LinksCount = le.Uint16(b[0x1A:])
+	in.Blocks = uint64(le.Uint32(b[0x1C:]))
+	in.Flags = le.Uint32(b[0x20:])
+	in.Generation = le.Uint32(b[0x64:])
+	in.FileACL = uint64(le.Uint32(b[0x68:])) | uint64(le.Uint16(b[0x76:]))<<32
 	size := uint64(le.Uint32(b[0x4:])) | uint64(le.Uint32(b[0x6C:]))<<32
 	if size > 1<<62 {
 		return fmt.Errorf("ext4: inode %d: size %d out of range: %w", ino, size, ErrFormat)
@@ -122,24 +123,42 @@ func (f *FS) parseInodeInto(in *inode, ino uint32, b []byte) error {
 
 	if f.hasCsum {
 		// crc32c(seed, inode number, generation, inode with checksum zeroed)
-		c := crc32cU32(f.csumSeed, ino)
-		c = crc32cU32(c, in.Generation)
-		var zero [4]byte
-		c = crc32c(c, b[:0x7C])
-		c = crc32c(c, zero[:2])
-		c = crc32c(c, b[0x7E:128])
 		want := uint32(le.Uint16(b[0x7C:]))
-		if len(b) > 128 {
-			c = crc32c(c, b[0x80:0x82])
-			if extra >= 4 {
+		hi := len(b) > 128 && extra >= 4 // i_checksum_hi is there
+		if hi {
+			want |= uint32(le.Uint16(b[0x82:])) << 16
+		}
+		var c uint32
+		if len(b) <= 1024 {
+			// One pass over a copy: far cheaper than one call per piece.
+			tmp := scratch
+			if len(tmp) < 8+len(b) {
+				tmp = make([]byte, 8+len(b))
+			}
+			le.PutUint32(tmp[0:], ino)
+			le.PutUint32(tmp[4:], in.Generation)
+			copy(tmp[8:], b)
+			t := tmp[8:]
+			t[0x7C], t[0x7D] = 0, 0
+			if hi {
+				t[0x82], t[0x83] = 0, 0
+			}
+			c = crc32c(f.csumSeed, tmp[:8+len(b)])
+		} else {
+			zero := make([]byte, 2)
+			c = crc32cU32(f.csumSeed, ino)
+			c = crc32cU32(c, in.Generation)
+			c = crc32c(c, b[:0x7C])
+			c = crc32c(c, zero[:2])
+			c = crc32c(c, b[0x7E:0x82])
+			if hi {
 				c = crc32c(c, zero[:2])
-				want |= uint32(le.Uint16(b[0x82:])) << 16
 				c = crc32c(c, b[0x84:])
 			} else {
 				c = crc32c(c, b[0x82:])
-				c &= 0xFFFF
 			}
-		} else {
+		}
+		if !hi {
 			c &= 0xFFFF
 		}
 		if c != want {

@@ -241,6 +241,7 @@ func (e *walkEntry) isDir() bool {
 
 func (w *walker) work() {
 	var dirBuf, inoBuf []byte
+	csum := make([]byte, 8+int(w.f.sb.InodeSize))
 	for d := range w.jobs {
 		select {
 		case <-w.stop:
@@ -248,13 +249,13 @@ func (w *walker) work() {
 			continue
 		default:
 		}
-		d.entries, d.err = w.load(d, &dirBuf, &inoBuf)
+		d.entries, d.err = w.load(d, &dirBuf, &inoBuf, csum)
 		close(d.done)
 	}
 }
 
 // load lists directory d with the inodes of its entries.
-func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte) ([]walkEntry, error) {
+func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, csum []byte) ([]walkEntry, error) {
 	f := w.f
 	if d.in.isSymlink() {
 		// Listed as a directory, but a link: the descent's ReadDir
@@ -330,7 +331,7 @@ func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte) ([]walkEntry, error) {
 					continue
 				}
 			}
-			if err := f.parseInodeInto(&e.in, e.d.Inode, b); err != nil {
+			if err := f.parseInodeInto(&e.in, e.d.Inode, b, csum); err != nil {
 				e.err = err
 				continue
 			}
