@@ -27,6 +27,10 @@
 //     ancestor's clusters (it would contain itself) is an error.
 //   - Usage's total is the cluster heap, used the clusters set in the
 //     allocation bitmap.
+//   - Walk (fsys.WalkFS) lists the whole tree fast, as the fat package does
+//     (shared code); OpenInfo (fsys.InfoOpener) opens a file from the
+//     extents a Walk info holds or the entry set at Meta.Inode (checksum
+//     checked; a set that crosses into another cluster is found by path).
 //
 // It does not write, and does not read deleted files.
 package exfat

@@ -30,6 +30,13 @@
 //     cluster twice is an error for that file. A directory whose first
 //     cluster lies in one of its ancestors' chains (it would contain
 //     itself) is an error. Nothing on disk can make a read loop forever.
+//   - Walk (fsys.WalkFS) lists the whole tree fast: the FAT read once,
+//     directories read and parsed breadth first on several goroutines ahead
+//     of the caller, each info's Meta complete. A directory met twice (a
+//     loop or a cross-link) ends it with an error.
+//   - OpenInfo (fsys.InfoOpener) opens a file from its info without a path
+//     look-up: from the extents a Walk info holds, or from the 8.3 entry at
+//     Meta.Inode, which must still describe a file of that kind and size.
 //
 // It does not write, and does not read deleted files.
 package fat
