@@ -258,14 +258,6 @@ func (a *app) cat(image, p, stream string) error {
 	if fi, err := f.Stat(); err == nil && fi.IsDir() {
 		return fmt.Errorf("cat: /%s is a directory", name)
 	}
-	if ra, ok := f.(io.ReaderAt); ok {
-		if fi, err := f.Stat(); err == nil && fi.Size() > 2*catBlock {
-			if err := copyAhead(a.stdout, ra, fi.Size()); err != nil {
-				return fmt.Errorf("cat: /%s: %w", name, err)
-			}
-			return nil
-		}
-	}
 	// A large buffer: reading is limited by the storage, not by syscalls.
 	buf := make([]byte, catBlock)
 	if _, err := io.CopyBuffer(onlyWriter{a.stdout}, onlyReader{f}, buf); err != nil {
@@ -274,81 +266,11 @@ func (a *app) cat(image, p, stream string) error {
 	return nil
 }
 
-// catBlock is the unit cat reads and writes.
+// catBlock is the unit cat reads and writes. cat reads and writes in
+// turn on one goroutine: reading ahead on others was tried, and cost more
+// CPU (the data written is then in another core's cache) without being
+// faster on two cores.
 const catBlock = 1 << 20
-
-// copyAhead writes the size bytes of r to w in order, reading the blocks
-// ahead of the writer on several goroutines: the reads (through the
-// image's layers) and the writes (to a pipe, say) then overlap instead of
-// taking turns. At most a few blocks are held.
-func copyAhead(w io.Writer, r io.ReaderAt, size int64) error {
-	type block struct {
-		off  int64
-		buf  []byte
-		n    int
-		err  error
-		done chan struct{}
-	}
-	readers := max(2, runtime.GOMAXPROCS(0))
-	window := 2 * readers
-	free := make(chan *block, window)
-	for range window {
-		free <- &block{buf: make([]byte, catBlock)}
-	}
-	// Every block in flight is in order and, until read, in jobs: neither
-	// channel can fill, so sends never block.
-	order := make(chan *block, window)
-	jobs := make(chan *block, window)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range readers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for b := range jobs {
-				want := int(min(int64(len(b.buf)), size-b.off))
-				b.n, b.err = r.ReadAt(b.buf[:want], b.off)
-				if b.n == want {
-					b.err = nil
-				} else if b.err == nil || b.err == io.EOF {
-					b.err = io.ErrUnexpectedEOF
-				}
-				close(b.done)
-			}
-		}()
-	}
-	go func() {
-		defer close(order)
-		defer close(jobs)
-		for off := int64(0); off < size; off += catBlock {
-			var b *block
-			select {
-			case b = <-free:
-			case <-stop:
-				return
-			}
-			b.off, b.done = off, make(chan struct{})
-			order <- b
-			jobs <- b
-		}
-	}()
-	var err error
-	for b := range order {
-		<-b.done
-		if err == nil {
-			err = b.err
-			if err == nil {
-				_, err = w.Write(b.buf[:b.n])
-			}
-			if err != nil {
-				close(stop)
-			}
-		}
-		free <- b
-	}
-	wg.Wait()
-	return err
-}
 
 // onlyReader and onlyWriter hide ReadFrom/WriteTo so CopyBuffer uses the
 // buffer it is given.

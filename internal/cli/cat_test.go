@@ -2,9 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"errors"
-	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,55 +10,8 @@ import (
 	"github.com/grainvm/grain/internal/testutil"
 )
 
-// TestCopyAhead checks the read-ahead copy cat uses for large files:
-// every size around the block boundaries, and read and write errors.
-func TestCopyAhead(t *testing.T) {
-	data := make([]byte, 7*catBlock+12345)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	for _, size := range []int64{1, catBlock - 1, catBlock, catBlock + 1, 3 * catBlock, int64(len(data))} {
-		var out bytes.Buffer
-		if err := copyAhead(&out, bytes.NewReader(data[:size]), size); err != nil {
-			t.Fatalf("size %d: %v", size, err)
-		}
-		if !bytes.Equal(out.Bytes(), data[:size]) {
-			t.Fatalf("size %d: copied %d bytes, not the same", size, out.Len())
-		}
-	}
-	// The reader ends early: an error, not a short copy taken as whole.
-	var out bytes.Buffer
-	if err := copyAhead(&out, bytes.NewReader(data[:3*catBlock]), int64(len(data))); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("short reader: %v", err)
-	}
-	// A read error stops the copy with that error.
-	bad := errors.New("bad sector")
-	if err := copyAhead(io.Discard, failAt{bytes.NewReader(data), 4 * catBlock, bad}, int64(len(data))); !errors.Is(err, bad) {
-		t.Errorf("read error: %v", err)
-	}
-	// A write error too (and nothing hangs).
-	if err := copyAhead(failWriter{}, bytes.NewReader(data), int64(len(data))); err == nil || !strings.Contains(err.Error(), "disk full") {
-		t.Errorf("write error: %v", err)
-	}
-}
-
-// failAt fails reads that reach off.
-type failAt struct {
-	r   io.ReaderAt
-	off int64
-	err error
-}
-
-func (f failAt) ReadAt(p []byte, off int64) (int, error) {
-	if off+int64(len(p)) > f.off {
-		return 0, f.err
-	}
-	return f.r.ReadAt(p, off)
-}
-
-// TestCatLargeFile cats files larger than the read-ahead threshold from
-// an NTFS volume ntfs-3g wrote, and compares them with the originals.
+// TestCatLargeFile cats files of several blocks from an NTFS volume
+// ntfs-3g wrote, and compares them with the originals.
 func TestCatLargeFile(t *testing.T) {
 	testutil.RequireTool(t, "mkntfs", "ntfs-3g")
 	testutil.RequireRoot(t)
