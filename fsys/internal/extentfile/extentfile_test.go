@@ -1,0 +1,127 @@
+package extentfile
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/grainvm/grain/fsys"
+)
+
+type info struct{ dir bool }
+
+func (info) Name() string        { return "x" }
+func (info) Size() int64         { return 0 }
+func (i info) Mode() fs.FileMode { return map[bool]fs.FileMode{true: fs.ModeDir}[i.dir] }
+func (info) ModTime() time.Time  { return time.Time{} }
+func (i info) IsDir() bool       { return i.dir }
+func (info) Sys() any            { return nil }
+func (info) String() string      { return "x" }
+
+// volume is 0..255 repeated; the file is bytes 1000-1499 then 300-799.
+func setup(valid int64) (*File, []byte) {
+	vol := make([]byte, 4096)
+	for i := range vol {
+		vol[i] = byte(i)
+	}
+	ext := []fsys.Extent{{Logical: 0, Physical: 1000, Length: 500}, {Logical: 500, Physical: 300, Length: 500}}
+	want := append(bytes.Clone(vol[1000:1500]), vol[300:800]...)
+	if valid < int64(len(want)) {
+		clear(want[valid:])
+	}
+	return New(bytes.NewReader(vol), "test", "x", info{}, ext, 1000, valid), want
+}
+
+func TestReadAt(t *testing.T) {
+	for _, valid := range []int64{1000, 700, 0, 2000} {
+		h, want := setup(valid)
+		if err := iotest.TestReader(h, want); err != nil {
+			t.Errorf("valid %d: %v", valid, err)
+		}
+		for _, off := range []int64{0, 1, 499, 500, 501, 999} {
+			b := make([]byte, 300)
+			n, err := h.ReadAt(b, off)
+			k := min(300, 1000-int(off))
+			if n != k || !bytes.Equal(b[:n], want[off:off+int64(n)]) || (k < 300) != (err == io.EOF) {
+				t.Errorf("valid %d: ReadAt(%d) = %d, %v", valid, off, n, err)
+			}
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	h, _ := setup(1000)
+	if _, err := h.ReadAt(make([]byte, 1), -1); !errors.Is(err, fs.ErrInvalid) {
+		t.Errorf("negative offset: %v", err)
+	}
+	short := New(bytes.NewReader(make([]byte, 100)), "test", "x", info{}, []fsys.Extent{{Physical: 0, Length: 50}}, 80, 80)
+	if _, err := short.ReadAt(make([]byte, 80), 0); err == nil || !strings.Contains(err.Error(), "test: no extent for offset 50") {
+		t.Errorf("missing extent: %v", err)
+	}
+	past := New(bytes.NewReader(make([]byte, 100)), "test", "x", info{}, []fsys.Extent{{Physical: 90, Length: 50}}, 50, 50)
+	if _, err := past.ReadAt(make([]byte, 50), 0); err == nil || !strings.Contains(err.Error(), "test: data at 0x5a") {
+		t.Errorf("extent past the volume: %v", err)
+	}
+	if _, err := h.ReadDir(1); err == nil {
+		t.Error("ReadDir of a file")
+	}
+	h.Close()
+	if _, err := h.Read(make([]byte, 1)); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("Read after Close: %v", err)
+	}
+	if err := h.Close(); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestReadDir(t *testing.T) {
+	names := []string{"a", "b", "c", "d", "e"}
+	d := NewDir("test", ".", info{dir: true}, len(names), func(i int) fs.DirEntry {
+		return fs.FileInfoToDirEntry(namedInfo(names[i]))
+	})
+	var got []string
+	for {
+		list, err := d.ReadDir(2)
+		for _, e := range list {
+			got = append(got, e.Name())
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil || len(list) == 0 {
+			t.Fatal(err)
+		}
+	}
+	if strings.Join(got, "") != "abcde" {
+		t.Errorf("ReadDir(2) pages: %q", got)
+	}
+	if list, err := d.ReadDir(-1); err != nil || len(list) != 0 {
+		t.Errorf("ReadDir(-1) at the end: %v, %v", list, err)
+	}
+	if _, err := d.ReadAt(make([]byte, 1), 0); err == nil {
+		t.Error("ReadAt of a directory")
+	}
+}
+
+type namedInfo string
+
+func (n namedInfo) Name() string     { return string(n) }
+func (namedInfo) Size() int64        { return 0 }
+func (namedInfo) Mode() fs.FileMode  { return 0 }
+func (namedInfo) ModTime() time.Time { return time.Time{} }
+func (namedInfo) IsDir() bool        { return false }
+func (namedInfo) Sys() any           { return nil }
+
+func TestOverlap(t *testing.T) {
+	if Overlap([]fsys.Extent{{Physical: 0, Length: 10}, {Physical: 10, Length: 5}}) {
+		t.Error("adjacent extents overlap")
+	}
+	if !Overlap([]fsys.Extent{{Physical: 20, Length: 10}, {Physical: 0, Length: 21}}) {
+		t.Error("overlap not found")
+	}
+}
