@@ -159,6 +159,9 @@ func (p *dirParser) blocks() error {
 		p.seed = crc32cU32(crc32cU32(f.csumSeed, p.in.Ino), p.in.Generation)
 	}
 	nblocks := (uint64(p.in.Size) + uint64(f.bs) - 1) / uint64(f.bs)
+	// Room for the entries a directory this size usually holds (names
+	// of a dozen bytes or so), so that the list seldom grows.
+	p.out = make([]dirent, 0, min(p.in.Size/32, 1<<14))
 	var buf []byte
 	if p.buf != nil {
 		buf = *p.buf

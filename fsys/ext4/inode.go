@@ -19,28 +19,29 @@ const (
 	sIFIFO  = 0x1000
 )
 
-// inode is struct ext4_inode as decoded by this driver.
+// inode is struct ext4_inode as decoded by this driver (fields ordered
+// for size: the walk holds one per listed name).
 type inode struct {
 	Ino        uint32
 	Mode       uint16 // i_mode
-	UID, GID   uint32 // i_uid | l_i_uid_high<<16
-	Size       int64  // i_size_lo | i_size_high<<32
-	Atime      time.Time
-	Ctime      time.Time
-	Mtime      time.Time
-	Crtime     time.Time // zero when the inode has no room for it
 	LinksCount uint16
-	Blocks     uint64 // i_blocks_lo | l_i_blocks_high<<32, as stored
+	UID, GID   uint32 // i_uid | l_i_uid_high<<16
 	Flags      uint32 // i_flags
-	Block      [60]byte
 	Generation uint32
-	FileACL    uint64 // i_file_acl_lo | l_i_file_acl_high<<32
 	ExtraIsize uint16
+	// csumBad is set when metadata_csum is on and the checksum failed.
+	csumBad bool
+	Size    int64  // i_size_lo | i_size_high<<32
+	Blocks  uint64 // i_blocks_lo | l_i_blocks_high<<32, as stored
+	FileACL uint64 // i_file_acl_lo | l_i_file_acl_high<<32
+	Atime   time.Time
+	Ctime   time.Time
+	Mtime   time.Time
+	Crtime  time.Time // zero when the inode has no room for it
+	Block   [60]byte
 	// inlineXattr is the in-inode extended attribute area (after the
 	// fixed part and i_extra_isize), nil when there is none.
 	inlineXattr []byte
-	// csumBad is set when metadata_csum is on and the checksum failed.
-	csumBad bool
 }
 
 func (i *inode) isDir() bool     { return i.Mode&sIFMT == sIFDIR }

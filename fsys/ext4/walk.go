@@ -55,7 +55,9 @@ type walkDir struct {
 // walkEntry is one listed name with its inode: the walk's unit of
 // allocation (one slab per directory).
 type walkEntry struct {
-	d    dirent
+	path string // the entry's path; info.name is its last element
+	ino  uint32
+	typ  uint8 // ft*
 	in   inode
 	info fileInfo
 	err  error
@@ -139,11 +141,7 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		}
 		for i := range d.entries {
 			if e := &d.entries[i]; e.err == nil && e.isDir() {
-				p := e.d.Safe
-				if d.path != "." {
-					p = d.path + "/" + p
-				}
-				d.kids = append(d.kids, &walkDir{path: p, in: &e.in, parent: d})
+				d.kids = append(d.kids, &walkDir{path: e.path, in: &e.in, parent: d})
 			}
 		}
 		return nil
@@ -192,22 +190,14 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		e := &d.entries[fr.next]
 		fr.next++
 		if e.err != nil {
-			p := e.d.Safe
-			if d.path != "." {
-				p = d.path + "/" + p
-			}
-			return &fs.PathError{Op: "lstat", Path: p, Err: e.err}
+			return &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
 		}
 		var kid *walkDir
-		p := ""
 		if e.isDir() {
 			kid = d.kids[fr.nextKid]
 			fr.nextKid++
-			p = kid.path
-		} else if p = e.d.Safe; d.path != "." {
-			p = d.path + "/" + p
 		}
-		err := fn(p, &e.info)
+		err := fn(e.path, &e.info)
 		if err == fs.SkipDir {
 			if kid != nil {
 				drop(kid)
@@ -233,7 +223,7 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 
 // isDir is fs.DirEntry.IsDir: the entry's file type where recorded.
 func (e *walkEntry) isDir() bool {
-	if m, ok := ftMode(e.d.Type); ok {
+	if m, ok := ftMode(e.typ); ok {
 		return m.IsDir()
 	}
 	return e.in.isDir()
@@ -241,6 +231,7 @@ func (e *walkEntry) isDir() bool {
 
 func (w *walker) work() {
 	var dirBuf, inoBuf []byte
+	var order []int32
 	csum := make([]byte, 8+int(w.f.sb.InodeSize))
 	for d := range w.jobs {
 		select {
@@ -249,13 +240,13 @@ func (w *walker) work() {
 			continue
 		default:
 		}
-		d.entries, d.err = w.load(d, &dirBuf, &inoBuf, csum)
+		d.entries, d.err = w.load(d, &dirBuf, &inoBuf, &order, csum)
 		close(d.done)
 	}
 }
 
 // load lists directory d with the inodes of its entries.
-func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, csum []byte) ([]walkEntry, error) {
+func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, orderBuf *[]int32, csum []byte) ([]walkEntry, error) {
 	f := w.f
 	if d.in.isSymlink() {
 		// Listed as a directory, but a link: the descent's ReadDir
@@ -281,19 +272,45 @@ func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, csum []byte) ([]walkEn
 		return nil, err
 	}
 	es := make([]walkEntry, len(dl.entries))
-	order := make([]int32, len(es))
-	for i := range es {
-		es[i].d = dl.entries[i]
-		order[i] = int32(i)
+	// The entries' paths: substrings of one string per directory.
+	n := 0
+	for _, de := range dl.entries {
+		n += len(de.Safe)
+		if d.path != "." {
+			n += len(d.path) + 1
+		}
 	}
-	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(es[a].d.Inode, es[b].d.Inode) })
+	pb := make([]byte, 0, n)
+	order := (*orderBuf)[:0]
+	for i, de := range dl.entries {
+		if d.path != "." {
+			pb = append(pb, d.path...)
+			pb = append(pb, '/')
+		}
+		pb = append(pb, de.Safe...)
+		es[i].ino, es[i].typ = de.Inode, de.Type
+		order = append(order, int32(i))
+	}
+	*orderBuf = order
+	paths := string(pb)
+	off := 0
+	for i, de := range dl.entries {
+		l := len(de.Safe)
+		if d.path != "." {
+			l += len(d.path) + 1
+		}
+		es[i].path = paths[off : off+l]
+		es[i].info.name = paths[off+l-len(de.Safe) : off+l]
+		off += l
+	}
+	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(es[a].ino, es[b].ino) })
 
 	isz := int64(f.sb.InodeSize)
 	meta := w.wantMeta.Load()
 	for i := 0; i < len(order); {
 		// A batch: inodes whose table slots lie close together.
 		first := &es[order[i]]
-		start, err := f.inodePos(first.d.Inode)
+		start, err := f.inodePos(first.ino)
 		if err != nil {
 			first.err = err
 			i++
@@ -301,7 +318,7 @@ func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, csum []byte) ([]walkEn
 		}
 		j, end := i+1, start+isz
 		for ; j < len(order); j++ {
-			pos, err := f.inodePos(es[order[j]].d.Inode)
+			pos, err := f.inodePos(es[order[j]].ino)
 			if err != nil || pos < end-isz || pos-end > walkBatchGap || pos+isz-start > walkBatchBytes {
 				break
 			}
@@ -319,23 +336,23 @@ func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, csum []byte) ([]walkEn
 			e := &es[k]
 			var b []byte
 			if buf != nil {
-				pos, _ := f.inodePos(e.d.Inode)
+				pos, _ := f.inodePos(e.ino)
 				b = buf[pos-start : pos-start+isz]
-			} else if pos, err := f.inodePos(e.d.Inode); err != nil {
+			} else if pos, err := f.inodePos(e.ino); err != nil {
 				e.err = err
 				continue
 			} else {
 				b = make([]byte, isz)
 				if err := f.readAt(b, pos); err != nil {
-					e.err = fmt.Errorf("ext4: inode %d: %w", e.d.Inode, err)
+					e.err = fmt.Errorf("ext4: inode %d: %w", e.ino, err)
 					continue
 				}
 			}
-			if err := f.parseInodeInto(&e.in, e.d.Inode, b, csum); err != nil {
+			if err := f.parseInodeInto(&e.in, e.ino, b, csum); err != nil {
 				e.err = err
 				continue
 			}
-			e.info = fileInfo{fs: f, in: &e.in, name: e.d.Safe, want: &w.wantMeta}
+			e.info.fs, e.info.in, e.info.want = f, &e.in, &w.wantMeta
 			if meta {
 				e.info.Sys()
 			}
