@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -219,17 +220,26 @@ func (w *walker) dir(dir uint64, path string) error {
 // allocations; a FileInfo fn keeps holds its slab).
 const walkSlab = 32
 
-// walkInfo is a FileInfo made from a walkRec, its Meta and a few of its
-// Extra facts allocated together.
+// walkInfo is the FileInfo of a record the scan's fast path described:
+// its Meta, name and mode, and a few Extra facts, allocated together and
+// no more (Size and ModTime are the Meta's).
 type walkInfo struct {
-	fi fileInfo
-	m  fsys.Meta
-	kv [4]fsys.KV
+	m    fsys.Meta
+	name string
+	mode fs.FileMode
+	kv   [4]fsys.KV
 }
+
+func (x *walkInfo) Name() string       { return x.name }
+func (x *walkInfo) Size() int64        { return x.m.Size }
+func (x *walkInfo) Mode() fs.FileMode  { return x.mode }
+func (x *walkInfo) ModTime() time.Time { return x.m.Modify }
+func (x *walkInfo) IsDir() bool        { return x.mode.IsDir() }
+func (x *walkInfo) Sys() any           { return &x.m }
 
 // info makes the FileInfo of record num under name: what makeInfo gives
 // for the record.
-func (w *walker) info(num uint64, name string) *fileInfo {
+func (w *walker) info(num uint64, name string) fs.FileInfo {
 	sc := w.sc
 	r := &sc.recs[num]
 	if r.kind == wrSlow {
@@ -242,8 +252,8 @@ func (w *walker) info(num uint64, name string) *fileInfo {
 	}
 	x := &w.slab[0]
 	w.slab = w.slab[1:]
-	fi, m := &x.fi, &x.m
-	fi.name, fi.meta = name, m
+	m := &x.m
+	x.name = name
 	m.Inode, m.Generation = num, uint32(r.seq)
 	m.Birth, m.Modify, m.Change, m.Access = ntfsTime(r.times[0]), ntfsTime(r.times[1]), ntfsTime(r.times[2]), ntfsTime(r.times[3])
 	m.Attributes = r.attrs
@@ -270,20 +280,18 @@ func (w *walker) info(num uint64, name string) *fileInfo {
 		m.Extra = extra[:len(extra):len(extra)]
 	}
 	if dir {
-		fi.mode = fs.ModeDir | 0o555
+		x.mode = fs.ModeDir | 0o555
 	} else {
-		fi.mode = 0o444
+		x.mode = 0o444
 		if r.bits&wrData != 0 {
-			fi.size = r.size
+			m.Size = r.size
 			m.Allocated = r.alloc
 			if r.nExt > 0 {
 				m.Extents = sc.extents[r.ext : r.ext+uint64(r.nExt) : r.ext+uint64(r.nExt)]
 			}
 		}
 	}
-	m.Size = fi.size
-	fi.mtime = m.Modify
-	return fi
+	return x
 }
 
 // itoa formats a security or owner ID, remembering the few a volume uses.

@@ -67,9 +67,10 @@ func checkScanFast(t testing.TB, v *FS) map[uint8]int {
 		}
 		want := stripInfo(v.makeInfo(ino, "x"))
 		got := w.info(uint64(num), "x")
-		if got.name != want.name || got.mode != want.mode || got.size != want.size || !got.mtime.Equal(want.mtime) ||
-			!reflect.DeepEqual(*got.meta, *want.meta) || want.readErr != nil {
-			t.Fatalf("record %d:\nfast     %+v %+v\nmakeInfo %+v %+v", num, got, got.meta, want, want.meta)
+		gm, _ := got.Sys().(*fsys.Meta)
+		if got.Name() != want.name || got.Mode() != want.mode || got.Size() != want.size || !got.ModTime().Equal(want.mtime) ||
+			gm == nil || !reflect.DeepEqual(*gm, *want.meta) || want.readErr != nil {
+			t.Fatalf("record %d:\nfast     %+v %+v\nmakeInfo %+v %+v", num, got, gm, want, want.meta)
 		}
 	}
 	return kinds
@@ -246,9 +247,10 @@ func FuzzScanRecord(f *testing.F) {
 		w := &walker{v: v, sc: sc, strs: map[uint32]string{}}
 		got := w.info(num, "x")
 		want := stripInfo(v.makeInfo(ino, "x"))
-		if got.name != want.name || got.mode != want.mode || got.size != want.size || !got.mtime.Equal(want.mtime) ||
-			!reflect.DeepEqual(*got.meta, *want.meta) || want.readErr != nil {
-			t.Fatalf("fast     %+v %+v\nmakeInfo %+v %+v", got, got.meta, want, want.meta)
+		gm, _ := got.Sys().(*fsys.Meta)
+		if got.Name() != want.name || got.Mode() != want.mode || got.Size() != want.size || !got.ModTime().Equal(want.mtime) ||
+			gm == nil || !reflect.DeepEqual(*gm, *want.meta) || want.readErr != nil {
+			t.Fatalf("fast     %+v %+v\nmakeInfo %+v %+v", got, gm, want, want.meta)
 		}
 	})
 }

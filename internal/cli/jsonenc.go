@@ -141,6 +141,11 @@ func appendMapField(b []byte, key string, m map[string]string) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// digits2 holds "00" to "99".
+const digits2 = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
 // appendJSONString quotes s as encoding/json does: HTML-safe escapes for
 // <, > and &, \u escapes for control characters, U+2028 and U+2029, and
 // U+FFFD for invalid UTF-8.
@@ -208,12 +213,18 @@ func appendJSONStringBody(b []byte, s string) []byte {
 // per goroutine: it remembers what consecutive entries share (their
 // directory, the day of their times, their mode).
 type infoEncoder struct {
-	modes  map[fs.FileMode]string // FileMode.String of the modes seen
-	dir    string                 // the last directory prefix escaped…
-	dirEsc []byte                 // …and its escaped form
-	day    int64                  // the last day (since 1970) formatted…
-	dayOK  bool
-	dayFmt [11]byte // …as "2006-01-02T"
+	modes   map[fs.FileMode]string // FileMode.String of the modes seen
+	dir     string                 // the last directory prefix escaped…
+	dirEsc  []byte                 // …and its escaped form
+	days    [4]dayFormat           // the last days formatted
+	nextDay int                    // the entry of days to replace next
+}
+
+// dayFormat is a day (since 1970) formatted as "2006-01-02T".
+type dayFormat struct {
+	day int64
+	ok  bool
+	fmt [11]byte
 }
 
 // appendInfo appends the JSON object (no newline) describing info at
@@ -369,36 +380,49 @@ func (enc *infoEncoder) appendTimeField(b []byte, key string, t time.Time) []byt
 }
 
 // appendTime appends t.UTC().AppendFormat(b, time.RFC3339Nano) without
-// the general layout interpreter, reusing the date of the last call when
-// the day is the same (a file's times, and a tree's files, mostly share
-// days).
+// the general layout interpreter, reusing the dates of the last few days
+// formatted (a file's times, and a tree's files, share a few days).
 func (enc *infoEncoder) appendTime(b []byte, t time.Time) []byte {
 	sec := t.Unix()
 	day, rem := sec/86400, sec%86400
 	if rem < 0 {
 		day, rem = day-1, rem+86400
 	}
-	if !enc.dayOK || day != enc.day {
+	var df *dayFormat
+	for i := range enc.days {
+		if enc.days[i].ok && enc.days[i].day == day {
+			df = &enc.days[i]
+			break
+		}
+	}
+	if df == nil {
 		year, month, d := t.UTC().Date()
 		if year < 0 || year > 9999 {
-			enc.dayOK = false
 			return t.UTC().AppendFormat(b, time.RFC3339Nano)
 		}
-		enc.dayFmt = [11]byte{byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
-			byte('0' + month/10), byte('0' + month%10), '-', byte('0' + d/10), byte('0' + d%10), 'T'}
-		enc.day, enc.dayOK = day, true
+		df = &enc.days[enc.nextDay]
+		enc.nextDay = (enc.nextDay + 1) % len(enc.days)
+		*df = dayFormat{day: day, ok: true, fmt: [11]byte{byte('0' + year/1000), byte('0' + year/100%10), byte('0' + year/10%10), byte('0' + year%10), '-',
+			byte('0' + month/10), byte('0' + month%10), '-', byte('0' + d/10), byte('0' + d%10), 'T'}}
 	}
+	b = append(b, df.fmt[:]...)
 	hour, min, s := rem/3600, rem/60%60, rem%60
-	b = append(b, enc.dayFmt[:]...)
 	b = append(b, byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
 		byte('0'+s/10), byte('0'+s%10))
 	if ns := t.Nanosecond(); ns != 0 {
+		// Nine digits, two at a time (divisions by constants, no chain
+		// of nine).
 		var d [10]byte
 		d[0] = '.'
-		for i := 9; i >= 1; i-- {
-			d[i] = byte('0' + ns%10)
-			ns /= 10
-		}
+		p1, r := ns/10000000, ns%10000000
+		p2, r := r/100000, r%100000
+		p3, r := r/1000, r%1000
+		p4, p5 := r/10, r%10
+		copy(d[1:3], digits2[2*p1:])
+		copy(d[3:5], digits2[2*p2:])
+		copy(d[5:7], digits2[2*p3:])
+		copy(d[7:9], digits2[2*p4:])
+		d[9] = byte('0' + p5)
 		n := 10
 		for d[n-1] == '0' {
 			n--
