@@ -3,6 +3,7 @@ package ntfs
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrFormat is matched (errors.Is) by every error that says the volume, or
@@ -23,6 +24,10 @@ func (e *FormatError) Error() string { return "ntfs: " + e.Where + ": " + e.Msg 
 
 // Unwrap makes errors.Is(err, ErrFormat) true.
 func (e *FormatError) Unwrap() error { return ErrFormat }
+
+// recordWhere names MFT record num for errors (built for every record
+// read, so without fmt).
+func recordWhere(num uint64) string { return "MFT record " + strconv.FormatUint(num, 10) }
 
 func formatErr(where, format string, args ...any) error {
 	return &FormatError{Where: where, Msg: fmt.Sprintf(format, args...)}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // maxAttrListSize bounds an $ATTRIBUTE_LIST read into memory.
@@ -71,7 +72,7 @@ func (v *FS) inode(num uint64) (*inode, error) {
 
 // inodeOf is inode for the base record rec, already read.
 func (v *FS) inodeOf(rec *record, num uint64) (*inode, error) {
-	where := fmt.Sprintf("MFT record %d", num)
+	where := recordWhere(num)
 	if !rec.inUse() {
 		return nil, formatErr(where, "not in use (deleted)")
 	}
@@ -137,9 +138,9 @@ func (ino *inode) pieces(typ uint32, name string) []*attribute {
 // stream returns the content of the attribute type and name.
 func (ino *inode) stream(typ uint32, name string) (*stream, error) {
 	p := ino.pieces(typ, name)
-	where := fmt.Sprintf("MFT record %d attribute 0x%x", ino.num, typ)
+	where := recordWhere(ino.num) + " attribute 0x" + strconv.FormatUint(uint64(typ), 16)
 	if name != "" {
-		where += fmt.Sprintf(" %q", name)
+		where += " " + strconv.Quote(name)
 	}
 	if len(p) == 0 {
 		return nil, formatErr(where, "missing")

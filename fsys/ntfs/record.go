@@ -122,7 +122,7 @@ func (r *record) inUse() bool { return r.Flags&recordInUse != 0 }
 // MFT record num held in b. clusters is the volume's cluster count, used to
 // check runlists.
 func parseRecord(b []byte, num uint64, clusters int64) (*record, error) {
-	where := fmt.Sprintf("MFT record %d", num)
+	where := recordWhere(num)
 	if len(b) < 48 {
 		return nil, formatErr(where, "record too short")
 	}
