@@ -91,7 +91,7 @@ func (fi *walkInfo) Mode() fs.FileMode {
 
 // read lists one directory for treewalk, filling the same Meta as
 // fileInfo.Sys does.
-func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
+func (w *walker) read(worker int, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -169,7 +169,7 @@ func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error
 			m.Allocated = (n + g.clusterSize - 1) / g.clusterSize * g.clusterSize
 		}
 		o := &out[i]
-		o.Info = wi
+		o.Path, o.Info = treewalk.Join(dir, wi.name), wi
 		if e.isDir() {
 			o.IsDir, o.Sub = true, &walkDir{ext: m.Extents, err: err}
 			if len(m.Extents) > 0 {

@@ -76,6 +76,9 @@ func parseDirEntry(b []byte) dirEntry {
 type entry struct {
 	name     string // the long name if valid, else the 8.3 name (as stored)
 	short    string // the 8.3 name
+	// nameAt and shortAt locate the names in the buffer parseDir filled;
+	// setNames turns them into name and short.
+	nameAt, shortAt span
 	d        dirEntry
 	cluster  uint32
 	offset   int64 // byte offset of the 8.3 entry on the volume
@@ -83,6 +86,21 @@ type entry struct {
 }
 
 func (e *entry) isDir() bool { return e.d.Attr&attrDirectory != 0 }
+
+// span is a range of a buffer of names.
+type span struct{ at, n int32 }
+
+func (sp span) of(s string) string { return s[sp.at : sp.at+sp.n] }
+func (sp span) in(b []byte) []byte { return b[sp.at : sp.at+sp.n] }
+
+// setNames sets name and short of entries from names, the buffer parseDir
+// filled turned into one string: one allocation for a whole directory.
+func setNames(entries []entry, names string) {
+	for i := range entries {
+		e := &entries[i]
+		e.name, e.short = e.nameAt.of(names), e.shortAt.of(names)
+	}
+}
 
 // shortChecksum is the checksum of an 8.3 name that its long-name entries
 // carry (spec 7.2).
@@ -164,7 +182,6 @@ var cp437 = []rune("\u00c7\u00fc\u00e9\u00e2\u00e4\u00e0\u00e5\u00e7\u00ea\u00eb
 // ordinal first, ordinal 1 last.
 type lfnState struct {
 	units  []uint16 // 13 UTF-16 units per entry, by ordinal
-	utf8   []byte   // scratch for the decoded name
 	count  int      // number of entries announced by the first one
 	next   int      // ordinal expected next; 0 when complete
 	sum    uint8
@@ -211,12 +228,12 @@ func (s *lfnState) add(b []byte) {
 	s.next--
 }
 
-// name returns the assembled long name if the sequence is complete and
-// belongs to the 8.3 entry raw, "" otherwise; it resets the state.
-func (s *lfnState) name(raw []byte) string {
+// appendName appends the assembled long name to b if the sequence is
+// complete and belongs to the 8.3 entry raw (ok), and resets the state.
+func (s *lfnState) appendName(b, raw []byte) (_ []byte, ok bool) {
 	defer s.reset()
 	if !s.active || s.next != 0 || shortChecksum(raw) != s.sum {
-		return ""
+		return b, false
 	}
 	u := s.units
 	for i, c := range u {
@@ -227,23 +244,23 @@ func (s *lfnState) name(raw []byte) string {
 	}
 	// Only the last entry may hold the terminator and padding.
 	if len(u) <= (s.count-1)*13 {
-		return ""
+		return b, false
 	}
-	s.utf8 = ucs2.Append(s.utf8[:0], u)
-	return string(s.utf8)
+	return ucs2.Append(b, u), true
 }
 
 // parseDir splits raw directory data (read from the volume at the byte
-// offsets given by offsetOf) into entries. Deleted entries, volume labels,
-// orphaned long-name entries are skipped; "." and ".." are marked.
-func parseDir(entries []entry, data []byte, offsetOf func(int) int64, is32 bool) (_ []entry, label string, hasLabel bool) {
+// offsets given by offsetOf) into entries, appended to entries. Deleted
+// entries, volume labels, orphaned long-name entries are skipped; "." and
+// ".." are marked. The names are appended to names, which the entries'
+// nameAt and shortAt locate (see setNames).
+func parseDir(entries []entry, names, data []byte, offsetOf func(int) int64, is32 bool) (_ []entry, _ []byte, label string, hasLabel bool) {
 	var lfn lfnState
-	var sb [48]byte
 	for i := 0; i+dirEntrySize <= len(data); i += dirEntrySize {
 		b := data[i : i+dirEntrySize]
 		switch b[0] {
 		case 0x00:
-			return entries, label, hasLabel
+			return entries, names, label, hasLabel
 		case 0xE5:
 			lfn.reset()
 			continue
@@ -261,8 +278,14 @@ func parseDir(entries []entry, data []byte, offsetOf func(int) int64, is32 bool)
 			}
 			continue
 		}
-		long := lfn.name(b)
+		if len(names) > 1<<30 { // spans are int32; no directory comes near
+			return entries, names, label, hasLabel
+		}
 		e := entry{d: d, offset: offsetOf(i)}
+		start := len(names)
+		var long bool
+		names, long = lfn.appendName(names, b)
+		e.nameAt = span{int32(start), int32(len(names) - start)}
 		e.cluster = uint32(d.FstClusLO)
 		if is32 {
 			e.cluster |= uint32(d.FstClusHI) << 16
@@ -270,19 +293,15 @@ func parseDir(entries []entry, data []byte, offsetOf func(int) int64, is32 bool)
 		if string(d.Name[:]) == ".          " || string(d.Name[:]) == "..         " {
 			e.dotEntry = true
 		}
-		short := appendShortName(sb[:0], &d.Name, d.NTRes)
-		switch {
-		case long == "":
-			e.short = string(short)
-			e.name = e.short
-		case string(short) == long: // compared without allocating
-			e.short, e.name = long, long
-		default:
-			e.short, e.name = string(short), long
+		start = len(names)
+		names = appendShortName(names, &d.Name, d.NTRes)
+		e.shortAt = span{int32(start), int32(len(names) - start)}
+		if !long {
+			e.nameAt = e.shortAt
 		}
 		entries = append(entries, e)
 	}
-	return entries, label, hasLabel
+	return entries, names, label, hasLabel
 }
 
 // fatTime decodes a FAT date and time (and 10 ms count) as if UTC: FAT

@@ -240,7 +240,8 @@ func (f *FS) loadDir(ext []fsys.Extent, isRoot bool) (*dirData, error) {
 		}
 		return -1
 	}
-	all, label, hasLabel := parseDir(nil, data, offsetOf, f.g.kind == "fat32")
+	all, names, label, hasLabel := parseDir(nil, nil, data, offsetOf, f.g.kind == "fat32")
+	setNames(all, string(names))
 	d := &dirData{extents: ext, byName: make(map[string]int), byFold: make(map[string]int)}
 	if isRoot {
 		d.label, d.hasLabel = label, hasLabel

@@ -70,7 +70,8 @@ func FuzzDirEntries(f *testing.F) {
 		if len(data) > 64<<10 {
 			return
 		}
-		entries, _, _ := parseDir(nil, data, func(i int) int64 { return int64(i) }, false)
+		entries, names, _, _ := parseDir(nil, nil, data, func(i int) int64 { return int64(i) }, false)
+		setNames(entries, string(names))
 		for _, e := range entries {
 			if e.offset < 0 || e.offset+32 > int64(len(data)) {
 				t.Fatalf("entry offset %d outside the data", e.offset)

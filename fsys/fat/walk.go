@@ -65,11 +65,12 @@ type walker struct {
 	scratch []walkScratch // per worker
 }
 
-// walkScratch is a worker's reusable buffers: the directory's raw data
-// and its parsed entries, both copied out before reuse.
+// walkScratch is a worker's reusable buffers: the directory's raw data,
+// its parsed entries and their names, all copied out before reuse.
 type walkScratch struct {
-	data []byte
-	ents []entry
+	data  []byte
+	ents  []entry
+	names []byte
 }
 
 // walkInfo is the FileInfo a walk gives: the name and the Meta, made
@@ -95,8 +96,9 @@ func (fi *walkInfo) Mode() fs.FileMode {
 
 // read lists one directory for treewalk: it reads the data, parses the
 // entries and resolves every entry's cluster chain through the in-memory
-// FAT, filling the same Meta as fileInfo.Sys does.
-func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
+// FAT, filling the same Meta as fileInfo.Sys does. The entries' paths,
+// names and short names are cut from one string per directory.
+func (w *walker) read(worker int, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -129,28 +131,64 @@ func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error
 		}
 		return -1
 	}
-	s.ents, _, _ = parseDir(s.ents[:0], data, offsetOf, g.kind == "fat32")
-	count := 0
-	for i := range s.ents {
-		if !s.ents[i].dotEntry {
-			count++
+	s.ents, s.names, _, _ = parseDir(s.ents[:0], s.names[:0], data, offsetOf, g.kind == "fat32")
+	ents := s.ents[:0]
+	for _, e := range s.ents {
+		if !e.dotEntry {
+			ents = append(ents, e)
 		}
 	}
-	// One allocation each for the infos, the extents (most files have one)
-	// and the short names, shared by the directory's entries.
-	infos := make([]walkInfo, count)
-	out := make([]treewalk.Entry[*walkDir], count)
-	exts := make([]fsys.Extent, 0, count)
-	var kvs []fsys.KV
-	k := 0
-	for i := range s.ents {
-		e := &s.ents[i]
-		if e.dotEntry {
-			continue
+	// Lay out "dir/name" for every entry, then its short name where it
+	// differs, in one buffer: one string allocation for the directory.
+	prefix := len(dir) + 1
+	if dir == "." {
+		prefix = 0
+	}
+	size := 0
+	for i := range ents {
+		e := &ents[i]
+		size += prefix + int(e.nameAt.n)
+		if e.shortAt != e.nameAt {
+			size += int(e.shortAt.n)
 		}
-		wi := &infos[k]
+	}
+	buf := make([]byte, 0, size)
+	paths := make([]span, len(ents))
+	shorts := make([]span, len(ents))
+	for i := range ents {
+		e := &ents[i]
+		start := len(buf)
+		if prefix > 0 {
+			buf = append(buf, dir...)
+			buf = append(buf, '/')
+		}
+		buf = append(buf, e.nameAt.in(s.names)...)
+		paths[i] = span{int32(start), int32(len(buf) - start)}
+		shorts[i] = span{int32(start + prefix), e.nameAt.n}
+		if e.shortAt != e.nameAt {
+			start = len(buf)
+			buf = append(buf, e.shortAt.in(s.names)...)
+			shorts[i] = span{int32(start), int32(len(buf) - start)}
+		}
+	}
+	str := string(buf)
+
+	// One allocation each for the infos, the extents (most files have one)
+	// and the short-name facts, shared by the directory's entries.
+	infos := make([]walkInfo, len(ents))
+	out := make([]treewalk.Entry[*walkDir], len(ents))
+	exts := make([]fsys.Extent, 0, len(ents))
+	var kvs []fsys.KV
+	for i := range ents {
+		e := &ents[i]
+		o := &out[i]
+		wi := &infos[i]
 		wi.f = f
-		wi.name = fsys.SafeName(e.name)
+		o.Path = paths[i].of(str)
+		wi.name = o.Path[prefix:]
+		if safe := fsys.SafeName(wi.name); safe != wi.name {
+			wi.name, o.Path = safe, treewalk.Join(dir, safe)
+		}
 		m := &wi.meta
 		m.Nlink = 1
 		m.Inode = uint64(e.offset)
@@ -161,11 +199,11 @@ func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error
 		m.Modify = fatTime(e.d.WrtDate, e.d.WrtTime, 0xFF)
 		m.Access = fatTime(e.d.LstAccDate, 0, 0xFF)
 		m.Birth = fatTime(e.d.CrtDate, e.d.CrtTime, e.d.CrtTimeTenth)
-		if e.short != wi.name {
+		if short := shorts[i].of(str); short != wi.name {
 			if kvs == nil {
-				kvs = make([]fsys.KV, 0, count-k)
+				kvs = make([]fsys.KV, 0, len(ents)-i)
 			}
-			kvs = append(kvs, fsys.KV{Key: "short name", Value: e.short})
+			kvs = append(kvs, fsys.KV{Key: "short name", Value: short})
 			m.Extra = kvs[len(kvs)-1 : len(kvs) : len(kvs)]
 		}
 		var err error
@@ -178,7 +216,6 @@ func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error
 			m.Extents = exts[base:len(exts):len(exts)]
 			m.Allocated = nc * g.clusterSize
 		}
-		o := &out[k]
 		o.Info = wi
 		if e.isDir() {
 			o.IsDir, o.Key = true, uint64(e.cluster)
@@ -187,7 +224,6 @@ func (w *walker) read(worker int, d *walkDir) ([]treewalk.Entry[*walkDir], error
 				o.Sub.err = fmt.Errorf("fat: directory at cluster %d has no clusters", e.cluster)
 			}
 		}
-		k++
 	}
 	return out, nil
 }

@@ -27,8 +27,11 @@ import (
 // Entry is one entry of a directory as a driver's read function returns
 // it.
 type Entry[D any] struct {
-	// Info is what fn receives; its Name is the path element (already
-	// made safe by fsys.SafeName).
+	// Path is what fn receives: the directory's path (as read got it; the
+	// bare name below ".") joined with the entry's name, made safe by
+	// fsys.SafeName. Drivers may build a directory's paths in one buffer.
+	Path string
+	// Info is what fn receives.
 	Info fs.FileInfo
 	// IsDir says Sub is a directory to read; Key identifies its data on
 	// the volume (its first cluster), 0 for a directory without data of
@@ -38,10 +41,19 @@ type Entry[D any] struct {
 	Key   uint64
 }
 
-// ReadFunc reads and parses directory d. worker (0 ≤ worker < Workers())
-// names the goroutine calling it, so that drivers can keep scratch buffers
-// per worker; calls with different workers run concurrently.
-type ReadFunc[D any] func(worker int, d D) ([]Entry[D], error)
+// ReadFunc reads and parses directory d, found at path dir. worker
+// (0 ≤ worker < Workers()) names the goroutine calling it, so that drivers
+// can keep scratch buffers per worker; calls with different workers run
+// concurrently.
+type ReadFunc[D any] func(worker int, dir string, d D) ([]Entry[D], error)
+
+// Join is the path of name in directory dir, as Entry.Path wants it.
+func Join(dir, name string) string {
+	if dir == "." {
+		return name
+	}
+	return dir + "/" + name
+}
 
 // Workers is the number of goroutines a walk reads directories with.
 func Workers() int { return max(1, runtime.GOMAXPROCS(0)) }
@@ -70,7 +82,7 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 			defer wg.Done()
 			for j := range jobs {
 				if !stop.Load() {
-					j.ents, j.err = read(w, j.dir)
+					j.ents, j.err = read(w, j.path, j.dir)
 				}
 				close(j.done)
 			}
@@ -105,10 +117,7 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 	entries:
 		for i := range j.ents {
 			e := &j.ents[i]
-			p := e.Info.Name()
-			if j.path != "." {
-				p = j.path + "/" + p
-			}
+			p := e.Path
 			switch err := fn(p, e.Info); err {
 			case nil:
 			case fs.SkipDir:

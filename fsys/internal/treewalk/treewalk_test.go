@@ -27,7 +27,7 @@ func (i info) Sys() any           { return nil }
 // tree: directory key -> entries "name" (file) or "name/key" (directory).
 type tree map[uint64][]string
 
-func (tr tree) read(_ int, d uint64) ([]Entry[uint64], error) {
+func (tr tree) read(_ int, dir string, d uint64) ([]Entry[uint64], error) {
 	list, ok := tr[d]
 	if !ok {
 		return nil, fmt.Errorf("test: no directory %d", d)
@@ -35,7 +35,7 @@ func (tr tree) read(_ int, d uint64) ([]Entry[uint64], error) {
 	var out []Entry[uint64]
 	for _, s := range list {
 		name, key, isDir := strings.Cut(s, "/")
-		e := Entry[uint64]{Info: info{name, isDir}, IsDir: isDir}
+		e := Entry[uint64]{Path: Join(dir, name), Info: info{name, isDir}, IsDir: isDir}
 		if isDir {
 			fmt.Sscan(key, &e.Key)
 			e.Sub = e.Key
