@@ -28,6 +28,16 @@ func (f *FS) dirIndex(ip *inode) (*dirIndex, error) {
 	if d, ok := f.dirs.Get(ip.ino); ok {
 		return d, nil
 	}
+	d, err := f.parseDirIndex(ip)
+	if err != nil {
+		return nil, err
+	}
+	f.dirs.Put(ip.ino, d, len(d.names))
+	return d, nil
+}
+
+// parseDirIndex parses directory ip, uncached (a walk reads each once).
+func (f *FS) parseDirIndex(ip *inode) (*dirIndex, error) {
 	d := &dirIndex{byName: map[string]dent{}}
 	add := func(name []byte, ino uint64, ftype uint8) error {
 		if len(d.byName) >= maxDirEntries {
@@ -60,7 +70,6 @@ func (f *FS) dirIndex(ip *inode) (*dirIndex, error) {
 		return nil, err
 	}
 	d.names = sortedKeys(d.byName)
-	f.dirs.Put(ip.ino, d, len(d.names))
 	return d, nil
 }
 

@@ -103,6 +103,15 @@ func exercise(r io.ReaderAt, size int64) {
 		}
 		return nil
 	})
+	// The parallel walk, on the same damage.
+	k := 0
+	x.Walk(".", func(p string, info fs.FileInfo) error {
+		if k++; k > 5000 {
+			return fs.SkipAll
+		}
+		info.Sys()
+		return nil
+	})
 	x.Usage()
 	x.Warnings()
 }

@@ -1,0 +1,295 @@
+package xfs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grainvm/grain/fsys"
+)
+
+type listed struct {
+	path string
+	info fs.FileInfo
+}
+
+// descend lists root the slow way, as guest.Image does for drivers
+// without a WalkFS: fs.WalkDir and each entry's Info.
+func descend(x *FS, root string, skip func(string) bool) ([]listed, error) {
+	var out []listed
+	err := fs.WalkDir(x, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, listed{p, info})
+		if skip != nil && skip(p) && d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return out, err
+}
+
+// walkList lists root with Walk, checking that every directory comes
+// before its entries.
+func walkList(x *FS, root string, skip func(string) bool) ([]listed, error) {
+	var out []listed
+	seen := map[string]bool{}
+	err := x.Walk(root, func(p string, info fs.FileInfo) error {
+		if p != root {
+			parent := p[:max(0, strings.LastIndexByte(p, '/'))]
+			if parent == "" {
+				parent = "."
+			}
+			if !seen[parent] {
+				return fmt.Errorf("%s listed before its directory %s", p, parent)
+			}
+		}
+		seen[p] = true
+		out = append(out, listed{p, info})
+		if skip != nil && skip(p) && info.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+	return out, err
+}
+
+// agree checks that Walk and the descent list the same (paths in the same
+// order, names, modes, sizes, times, Meta) or both fail.
+func agree(t *testing.T, x *FS, root string, skip func(string) bool) int {
+	t.Helper()
+	want, werr := descend(x, root, skip)
+	got, gerr := walkList(x, root, skip)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("walk %s: error %v, descent %v", root, gerr, werr)
+	}
+	if werr != nil {
+		t.Logf("walk %s: %v; descent: %v", root, gerr, werr)
+		return 0
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s: walk lists %d names, descent %d", root, len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if g.path != w.path {
+			t.Fatalf("%s: #%d: walk %s, descent %s", root, i, g.path, w.path)
+		}
+		gi, wi := g.info, w.info
+		if gi.Name() != wi.Name() || gi.Mode() != wi.Mode() || gi.Size() != wi.Size() || !gi.ModTime().Equal(wi.ModTime()) || gi.IsDir() != wi.IsDir() {
+			t.Errorf("%s: walk %v, descent %v", g.path, gi, wi)
+		}
+		if gm, wm := fsys.MetaOf(gi), fsys.MetaOf(wi); !reflect.DeepEqual(gm, wm) {
+			t.Errorf("%s: Meta\n walk    %+v\n descent %+v", g.path, gm, wm)
+		}
+	}
+	return len(got)
+}
+
+// TestWalkImages compares Walk with the descent on the built images, and
+// (for those the kernel mounts) with a loop mount.
+func TestWalkImages(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		img   func(t *testing.T) string
+		mount bool
+	}{
+		{"v5", func(t *testing.T) string { return buildMounted(t, "v5", "") }, true},
+		{"v5-1k", func(t *testing.T) string {
+			return buildMounted(t, "v5-1k", "-b size=1024 -m bigtime=0 -i nrext64=1")
+		}, true},
+		{"v5-isize1k", func(t *testing.T) string { return buildMounted(t, "v5-isize1k", "-i size=1024 -n size=16384") }, true},
+		{"v4", func(t *testing.T) string { return buildProto(t, "v4", "-m crc=0") }, false},
+		{"v4-noftype", func(t *testing.T) string { return buildProto(t, "v4-noftype", "-m crc=0 -n ftype=0 -b size=1024") }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			img := c.img(t)
+			x := openImage(t, img)
+			if n := agree(t, x, ".", nil); n < 10 {
+				t.Errorf("walked %d names", n)
+			}
+			agree(t, x, "a", nil)
+			agree(t, x, "big", nil)
+			agree(t, x, ".", func(p string) bool { return p == "big" || p == "a/b" })
+			if c.mount {
+				walkVsKernel(t, x, mountRO(t, img))
+			}
+			testOpenInfo(t, x)
+		})
+	}
+}
+
+// walkVsKernel compares Walk's listing with the kernel's: the same paths,
+// and for each the inode, mode, size, link count and times.
+func walkVsKernel(t *testing.T, x *FS, mnt string) {
+	want := kernelListing(t, mnt, false)
+	n := 0
+	err := x.Walk(".", func(p string, info fs.FileInfo) error {
+		n++
+		k, ok := want[p]
+		if !ok {
+			t.Errorf("%s: walked, not in the mount", p)
+			return nil
+		}
+		delete(want, p)
+		st := k.st
+		m := fsys.MetaOf(info)
+		ts := func(t syscall.Timespec) time.Time { return time.Unix(t.Sec, t.Nsec) }
+		if m.Inode != st.Ino || m.UnixMode != st.Mode || m.Nlink != uint32(st.Nlink) || m.Size != st.Size ||
+			!info.ModTime().Equal(ts(st.Mtim)) || !m.Change.Equal(ts(st.Ctim)) {
+			t.Errorf("%s: walk %v %+v, kernel %+v", p, info, m, st)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range want {
+		t.Errorf("%s: in the mount, not walked", p)
+	}
+	if n < 3200 {
+		t.Errorf("walked %d names", n)
+	}
+}
+
+// testOpenInfo opens every regular file from its walk info and from its
+// Meta alone, and compares the content with Open's.
+func testOpenInfo(t *testing.T, x *FS) {
+	var _ fsys.InfoOpener = x
+	n := 0
+	err := x.Walk(".", func(p string, info fs.FileInfo) error {
+		if !info.Mode().IsRegular() || n > 500 {
+			return nil
+		}
+		n++
+		want, err := fs.ReadFile(x, p)
+		if err != nil {
+			return nil // unreadable by Open too (realtime, …)
+		}
+		for _, in := range []fs.FileInfo{info, metaInfo{fsys.MetaOf(info)}} {
+			f, err := x.OpenInfo(p, in)
+			if err != nil {
+				return fmt.Errorf("%s: OpenInfo: %v", p, err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, want) {
+				return fmt.Errorf("%s: OpenInfo reads %d bytes (%v), Open %d", p, len(got), err, len(want))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 {
+		t.Error("no file opened")
+	}
+	info, err := x.Lstat("hello")
+	if err != nil {
+		return
+	}
+	m := *fsys.MetaOf(info)
+	m.Generation++
+	if _, err := x.OpenInfo("hello", metaInfo{&m}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenInfo with a stale generation: %v", err)
+	}
+	if _, err := x.OpenInfo("x", metaInfo{nil}); err == nil {
+		t.Errorf("OpenInfo without Meta succeeded")
+	}
+}
+
+type metaInfo struct{ m *fsys.Meta }
+
+func (i metaInfo) Name() string       { return "" }
+func (i metaInfo) Size() int64        { return 0 }
+func (i metaInfo) Mode() fs.FileMode  { return 0 }
+func (i metaInfo) ModTime() time.Time { return time.Time{} }
+func (i metaInfo) IsDir() bool        { return false }
+func (i metaInfo) Sys() any {
+	if i.m == nil {
+		return nil
+	}
+	return i.m
+}
+
+// TestWalkHostile damages the fuzz image and checks that the walk and the
+// descent agree: the same listing, or both an error.
+func TestWalkHostile(t *testing.T) {
+	base := fuzzImage(t)
+	clean, err := Open(bytes.NewReader(base), int64(len(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agree(t, clean, ".", nil)
+	agree(t, clean, "leaf", nil)
+	agree(t, clean, ".", func(p string) bool { return p == "leaf" })
+	dirIno := must(clean.Lstat("block")).(*fileInfo).ip.ino
+	fileIno := must(clean.Lstat("small/a")).(*fileInfo).ip.ino
+	off, _ := region(t, base, "dir-block")
+	// repoint rewrites the first n named entries of the block directory.
+	repoint := func(n int, ino uint64, ftype byte) []byte {
+		b := append([]byte(nil), base...)
+		blk := b[off : off+clean.dirbs]
+		for pos, k := 64, 0; pos < len(blk)-8 && k < n; {
+			if be.Uint16(blk[pos:]) == 0xffff {
+				pos += int(be.Uint16(blk[pos+2:]))
+				continue
+			}
+			nl := int(blk[pos+8])
+			if nl == 0 {
+				break
+			}
+			if !(nl <= 2 && blk[pos+9] == '.') {
+				be.PutUint64(blk[pos:], ino)
+				if ftype != 0 {
+					blk[pos+9+nl] = ftype
+				}
+				k++
+			}
+			pos += (8 + 1 + nl + 1 + 2 + 7) &^ 7
+		}
+		return b
+	}
+	free := uint64(0) // a free inode after small/a's
+	for i := fileIno; i < fileIno+4096; i++ {
+		if _, err := clean.inode(i); err != nil && strings.Contains(err.Error(), "free inode") {
+			free = i
+			break
+		}
+	}
+	if free == 0 {
+		t.Fatal("no free inode after small/a")
+	}
+	for _, c := range []struct {
+		name string
+		img  []byte
+	}{
+		{"directory contains itself", repoint(1000, dirIno, 2)},
+		{"hard links to a file", repoint(3, fileIno, 1)},
+		{"hard link to a directory", repoint(1, must(clean.Lstat("small")).(*fileInfo).ip.ino, 2)},
+		{"inode out of range", repoint(1, 1<<60, 0)},
+		{"free inode", repoint(1, free, 0)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			x, err := Open(bytes.NewReader(c.img), int64(len(c.img)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			agree(t, x, ".", nil)
+			agree(t, x, "block", nil)
+		})
+	}
+}
