@@ -25,7 +25,9 @@
 //
 // Walk lists a whole tree in one sequential pass over the $MFT, parsed on
 // several goroutines into a compact table (no per-record pointers); each
-// FileInfo is made only when the walk reaches it.
+// FileInfo is made only when the walk reaches it. OpenInfo opens a file
+// from such a FileInfo (or Stat's, or ReadDir's) by its MFT reference,
+// checking the record's sequence number, without a path look-up.
 //
 // See docs/formats/ntfs.md for the decisions taken and how each part is
 // tested.
