@@ -1,12 +1,15 @@
 // Package treewalk runs the whole-tree walk of fsys.WalkFS for drivers
 // whose directories are independent reads of the volume (FAT, exFAT).
 //
-// Directories are taken breadth first. A few goroutines read and parse the
-// next directories in the queue while the caller's function runs, on one
-// goroutine, over the entries of the directory at the head: reading the
-// volume and parsing overlap with the caller's own work, and with each
-// other on several cores. At most a small window of directories is read
-// ahead, so memory stays bounded by that window, not by the tree.
+// Directories are taken breadth first. Background goroutines (one fewer
+// than GOMAXPROCS, at least one) read and parse the next directories in the
+// queue while the caller's function runs, on the walking goroutine, over
+// the entries of the directory at the head: reading the volume and parsing
+// overlap with the caller's own work, and with each other on several
+// cores. When the head directory has not been taken up yet, the walking
+// goroutine reads it itself rather than wait. At most a small window of
+// directories is read ahead, so memory stays bounded by that window, not
+// by the tree.
 //
 // The walk keeps the fsys.WalkFS contract: a directory comes before its
 // entries, fs.SkipDir from fn for a directory skips its entries (for a file,
@@ -55,24 +58,28 @@ func Join(dir, name string) string {
 	return dir + "/" + name
 }
 
-// Workers is the number of goroutines a walk reads directories with.
-func Workers() int { return max(1, runtime.GOMAXPROCS(0)) }
+// Workers is the number of goroutines a walk may read directories on at
+// once (the background ones and the walking one).
+func Workers() int { return background() + 1 }
+
+func background() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // job is one directory in the queue.
 type job[D any] struct {
-	path string
-	dir  D
-	done chan struct{}
-	ents []Entry[D]
-	err  error
+	path  string
+	dir   D
+	taken atomic.Bool // by a background goroutine or the walking one
+	done  chan struct{}
+	ents  []Entry[D]
+	err   error
 }
 
 // Walk lists the tree below the directory start (at path root, with data
 // key rootKey) and calls fn for each entry; fn has already been called for
 // the start directory itself. pkg names the driver in errors.
 func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn func(string, fs.FileInfo) error) error {
-	workers := Workers()
-	window := 4 * workers
+	workers := background()
+	window := 4 * Workers()
 	jobs := make(chan *job[D], window)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -81,6 +88,9 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
+				if !j.taken.CompareAndSwap(false, true) {
+					continue
+				}
 				if !stop.Load() {
 					j.ents, j.err = read(w, j.path, j.dir)
 				}
@@ -109,7 +119,11 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 	for ; head < len(queue); head++ {
 		dispatch()
 		j := queue[head]
-		<-j.done
+		if j.taken.CompareAndSwap(false, true) {
+			j.ents, j.err = read(workers, j.path, j.dir)
+		} else {
+			<-j.done
+		}
 		queue[head] = nil
 		if j.err != nil {
 			return &fs.PathError{Op: "readdir", Path: j.path, Err: j.err}
