@@ -74,15 +74,15 @@ func parseDirEntry(b []byte) dirEntry {
 
 // entry is a parsed directory entry with its name resolved.
 type entry struct {
-	name     string // the long name if valid, else the 8.3 name (as stored)
-	short    string // the 8.3 name
+	name  string // the long name if valid, else the 8.3 name (as stored)
+	short string // the 8.3 name
 	// nameAt and shortAt locate the names in the buffer parseDir filled;
 	// setNames turns them into name and short.
 	nameAt, shortAt span
-	d        dirEntry
-	cluster  uint32
-	offset   int64 // byte offset of the 8.3 entry on the volume
-	dotEntry bool
+	d               dirEntry
+	cluster         uint32
+	offset          int64 // byte offset of the 8.3 entry on the volume
+	dotEntry        bool
 }
 
 func (e *entry) isDir() bool { return e.d.Attr&attrDirectory != 0 }
