@@ -580,8 +580,12 @@ func (a *app) findJSON(img *guest.Image, root string, q *findQuery) error {
 		cur = newBatch()
 		return nil
 	})
-	if err == nil && len(cur.paths) > 0 {
-		err = send(cur)
+	// What was matched before a walk error is printed too, as the walk
+	// gave it.
+	if len(cur.paths) > 0 {
+		if serr := send(cur); err == nil {
+			err = serr
+		}
 	}
 	close(work)
 	close(ordered)
