@@ -2,9 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
 
 	"github.com/spf13/cobra"
 
@@ -93,14 +97,27 @@ type convertPiece struct {
 }
 
 // convertWorkers read chunks in parallel: a chain's layers, sparse blocks
-// and page-cache copies keep more than one core busy.
+// and page-cache copies keep more than one core busy, and a file output
+// keeps several writes in flight.
 const convertWorkers = 4
 
 // writeRaw copies the flattened disk to out. With file set (a regular
-// file), holes are skipped and the file is sized at the end; otherwise
-// holes are written as zeros. Workers read chunks ahead in parallel; the
-// writer takes them in order, so a stream gets the disk in sequence.
+// file), see writeFile; otherwise the disk is streamed in order, holes
+// written as zeros.
 func writeRaw(d *vdisk.Disk, out io.Writer, file *os.File, bar *progressBar) error {
+	if file != nil {
+		direct := openDirect(file)
+		if direct != nil {
+			defer direct.Close()
+		}
+		return writeFile(d, file, direct, bar)
+	}
+	return writeStream(d, out, bar)
+}
+
+// writeStream writes the disk to out in order. Workers read chunks ahead in
+// parallel; the writer takes them in disk order.
+func writeStream(d *vdisk.Disk, out io.Writer, bar *progressBar) error {
 	size := d.Size()
 	depth := 2 * convertWorkers
 	free := make(chan []byte, depth)
@@ -175,17 +192,10 @@ func writeRaw(d *vdisk.Disk, out io.Writer, file *os.File, bar *progressBar) err
 		}
 		n := min(int64(convertChunk), size-p.off)
 		var err error
-		switch {
-		case p.buf == nil || (file != nil && bytes.Equal(p.buf, zeros[:len(p.buf)])):
-			if file == nil {
-				_, err = out.Write(zeros[:n])
-			}
-		case file != nil:
-			_, err = file.WriteAt(p.buf, p.off)
-		default:
+		if p.buf == nil {
+			_, err = out.Write(zeros[:n])
+		} else {
 			_, err = out.Write(p.buf)
-		}
-		if p.buf != nil {
 			free <- p.buf[:cap(p.buf)]
 		}
 		if err != nil {
@@ -193,12 +203,145 @@ func writeRaw(d *vdisk.Disk, out io.Writer, file *os.File, bar *progressBar) err
 		}
 		bar.add(n)
 	}
-	if file != nil {
-		if err := file.Truncate(size); err != nil {
-			return fmt.Errorf("convert: sizing the output: %w", err)
+	return nil
+}
+
+// Sparse output: a file is written in pages of outPage bytes, and a run of
+// zero pages at least minHole long is left a hole (skipped, not written).
+// Shorter zero runs inside data are written with it: one write instead of
+// many small ones.
+const (
+	outPage = 4096
+	minHole = 64 << 10
+)
+
+// writeFile writes the disk to the regular file f, sized first to the
+// disk's size so that every range not written is a hole: ranges no layer
+// holds are never read, and zero runs read from data are not written.
+// Workers each read a chunk and write it at its offset, so several reads
+// and writes are in flight at once. Where direct is set (f reopened with
+// O_DIRECT), page-aligned runs go through it: the data goes to the device
+// without a second copy into the page cache, which halves the memory
+// traffic of a convert and does not flood the cache with the output. A
+// direct write the file system refuses turns direct I/O off for the rest
+// of the run and is redone through f.
+func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
+	size := d.Size()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("convert: sizing the output: %w", err)
+	}
+	var (
+		next      atomic.Int64 // offset of the next chunk to take
+		failed    atomic.Bool
+		useDirect atomic.Bool
+	)
+	useDirect.Store(direct != nil)
+	write := func(b []byte, off int64) error {
+		if useDirect.Load() && off%outPage == 0 && len(b)%outPage == 0 {
+			_, err := direct.WriteAt(b, off)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, syscall.EINVAL) {
+				return err
+			}
+			useDirect.Store(false)
+		}
+		_, err := f.WriteAt(b, off)
+		return err
+	}
+	work := func() error {
+		buf := alignedBuffer(convertChunk, outPage)
+		var exts []extent.Extent
+		for !failed.Load() {
+			off := next.Add(convertChunk) - convertChunk
+			if off >= size {
+				return nil
+			}
+			n := min(int64(convertChunk), size-off)
+			var err error
+			if exts, err = d.Extents(exts[:0], off, n); err != nil {
+				return err
+			}
+			if hasData(exts) {
+				p := buf[:n]
+				if _, err := d.ReadAt(p, off); err != nil && err != io.EOF {
+					return fmt.Errorf("reading the virtual disk at %d: %w", off, err)
+				}
+				if err := writeRuns(p, off, write); err != nil {
+					return fmt.Errorf("convert: writing: %w", err)
+				}
+			}
+			bar.add(n)
+		}
+		return nil
+	}
+	errs := make(chan error, convertWorkers)
+	for range convertWorkers {
+		go func() {
+			err := work()
+			if err != nil {
+				failed.Store(true)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range convertWorkers {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
 	}
+	return first
+}
+
+// writeRuns writes p (the disk at off, off page-aligned) through write,
+// leaving out runs of zero pages at least minHole long.
+func writeRuns(p []byte, off int64, write func([]byte, int64) error) error {
+	start := -1 // first byte of the data run being gathered
+	zeroFrom := -1
+	for i := 0; i < len(p); i += outPage {
+		page := p[i:min(i+outPage, len(p))]
+		if !isZero(page) {
+			if start < 0 {
+				start = i
+			}
+			zeroFrom = -1
+			continue
+		}
+		if zeroFrom < 0 {
+			zeroFrom = i
+		}
+		if start >= 0 && i+len(page)-zeroFrom >= minHole {
+			if err := write(p[start:zeroFrom], off+int64(start)); err != nil {
+				return err
+			}
+			start = -1
+		}
+	}
+	if start >= 0 {
+		end := len(p)
+		if zeroFrom >= 0 {
+			end = zeroFrom
+		}
+		return write(p[start:end], off+int64(start))
+	}
 	return nil
+}
+
+var zeroPage [outPage]byte
+
+func isZero(b []byte) bool { return bytes.Equal(b, zeroPage[:len(b)]) }
+
+// alignedBuffer returns n bytes starting at a multiple of align, as direct
+// I/O needs.
+func alignedBuffer(n, align int) []byte {
+	b := make([]byte, n+align)
+	skip := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % uintptr(align)); r != 0 {
+		skip = align - r
+	}
+	return b[skip : skip+n : skip+n]
 }
 
 func hasData(exts []extent.Extent) bool {
