@@ -33,7 +33,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		}
 		return err
 	}
-	w := &walker{f: f, fat: f.fat, scratch: make([]walkScratch, treewalk.Workers())}
+	w := &walker{f: f, fat: f.fat}
 	if size := min(f.g.fatSize, (int64(f.g.clusters)+2)*4); size <= maxWalkFAT {
 		b := make(memFAT, size)
 		if _, err := f.r.ReadAt(b, f.g.fatOffset); err != nil && err != io.EOF {
@@ -56,9 +56,8 @@ type walkDir struct {
 }
 
 type walker struct {
-	f       *FS
-	fat     nexter
-	scratch []walkScratch // per worker
+	f   *FS
+	fat nexter
 }
 
 // walkScratch is a worker's reusable buffers.
@@ -91,12 +90,11 @@ func (fi *walkInfo) Mode() fs.FileMode {
 
 // read lists one directory for treewalk, filling the same Meta as
 // fileInfo.Sys does.
-func (w *walker) read(worker int, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
+func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
 	if d.err != nil {
 		return nil, d.err
 	}
 	f, g := w.f, w.f.g
-	s := &w.scratch[worker]
 	var total int64
 	for _, x := range d.ext {
 		if x.Physical < 0 || x.Physical+x.Length > f.size {

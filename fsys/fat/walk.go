@@ -34,7 +34,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		}
 		return err
 	}
-	w := &walker{f: f, fat: f.fat, scratch: make([]walkScratch, treewalk.Workers())}
+	w := &walker{f: f, fat: f.fat}
 	if f.fat.size <= maxWalkFAT {
 		b := make([]byte, f.fat.size)
 		if _, err := f.r.ReadAt(b, f.fat.offset); err != nil && err != io.EOF {
@@ -60,9 +60,8 @@ type walkDir struct {
 }
 
 type walker struct {
-	f       *FS
-	fat     nexter
-	scratch []walkScratch // per worker
+	f   *FS
+	fat nexter
 }
 
 // walkScratch is a worker's reusable buffers: the directory's raw data,
@@ -98,12 +97,11 @@ func (fi *walkInfo) Mode() fs.FileMode {
 // entries and resolves every entry's cluster chain through the in-memory
 // FAT, filling the same Meta as fileInfo.Sys does. The entries' paths,
 // names and short names are cut from one string per directory.
-func (w *walker) read(worker int, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
+func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[*walkDir], error) {
 	if d.err != nil {
 		return nil, d.err
 	}
 	f, g := w.f, w.f.g
-	s := &w.scratch[worker]
 	var total int64
 	for _, x := range d.ext {
 		if x.Physical < 0 || x.Physical+x.Length > f.size {

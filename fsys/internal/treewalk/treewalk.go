@@ -44,11 +44,10 @@ type Entry[D any] struct {
 	Key   uint64
 }
 
-// ReadFunc reads and parses directory d, found at path dir. worker
-// (0 ≤ worker < Workers()) names the goroutine calling it, so that drivers
-// can keep scratch buffers per worker; calls with different workers run
-// concurrently.
-type ReadFunc[D any] func(worker int, dir string, d D) ([]Entry[D], error)
+// ReadFunc reads and parses directory d, found at path dir. scratch is
+// the calling goroutine's own S, for buffers the driver reuses from one
+// directory to the next; calls with different scratch run concurrently.
+type ReadFunc[D, S any] func(scratch *S, dir string, d D) ([]Entry[D], error)
 
 // Join is the path of name in directory dir, as Entry.Path wants it.
 func Join(dir, name string) string {
@@ -57,12 +56,6 @@ func Join(dir, name string) string {
 	}
 	return dir + "/" + name
 }
-
-// Workers is the number of goroutines a walk may read directories on at
-// once (the background ones and the walking one).
-func Workers() int { return background() + 1 }
-
-func background() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // job is one directory in the queue.
 type job[D any] struct {
@@ -77,9 +70,10 @@ type job[D any] struct {
 // Walk lists the tree below the directory start (at path root, with data
 // key rootKey) and calls fn for each entry; fn has already been called for
 // the start directory itself. pkg names the driver in errors.
-func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn func(string, fs.FileInfo) error) error {
-	workers := background()
-	window := 4 * Workers()
+func Walk[D, S any](pkg, root string, start D, rootKey uint64, read ReadFunc[D, S], fn func(string, fs.FileInfo) error) error {
+	workers := max(1, runtime.GOMAXPROCS(0)-1)
+	window := 4 * (workers + 1)
+	scratch := make([]S, workers+1) // the last is the walking goroutine's
 	jobs := make(chan *job[D], window)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -92,7 +86,7 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 					continue
 				}
 				if !stop.Load() {
-					j.ents, j.err = read(w, j.path, j.dir)
+					j.ents, j.err = read(&scratch[w], j.path, j.dir)
 				}
 				close(j.done)
 			}
@@ -120,7 +114,7 @@ func Walk[D any](pkg, root string, start D, rootKey uint64, read ReadFunc[D], fn
 		dispatch()
 		j := queue[head]
 		if j.taken.CompareAndSwap(false, true) {
-			j.ents, j.err = read(workers, j.path, j.dir)
+			j.ents, j.err = read(&scratch[workers], j.path, j.dir)
 		} else {
 			<-j.done
 		}

@@ -27,7 +27,7 @@ func (i info) Sys() any           { return nil }
 // tree: directory key -> entries "name" (file) or "name/key" (directory).
 type tree map[uint64][]string
 
-func (tr tree) read(_ int, dir string, d uint64) ([]Entry[uint64], error) {
+func (tr tree) read(_ *struct{}, dir string, d uint64) ([]Entry[uint64], error) {
 	list, ok := tr[d]
 	if !ok {
 		return nil, fmt.Errorf("test: no directory %d", d)
