@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/grainvm/grain/fsys"
 	"github.com/grainvm/grain/fsys/fat"
 )
 
@@ -61,5 +62,33 @@ func Example() {
 	// Output:
 	// fat12 EXAMPLE 1234-ABCD
 	// hello.txt 13 2024-05-06 12:34:56 +0000 UTC
+	// "hello, world\n"
+}
+
+// ExampleFS_Walk lists a volume in one walk and opens a file from the info
+// the walk gave, without looking its path up again.
+func ExampleFS_Walk() {
+	img := tinyVolume()
+	v, err := fat.Open(bytes.NewReader(img), int64(len(img)))
+	if err != nil {
+		panic(err)
+	}
+	v.Walk(".", func(p string, info fs.FileInfo) error {
+		m := fsys.MetaOf(info)
+		fmt.Println(p, info.IsDir(), m.Size, len(m.Extents))
+		if !info.IsDir() {
+			f, err := v.OpenInfo(p, info)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			data, _ := io.ReadAll(f)
+			fmt.Printf("%q\n", data)
+		}
+		return nil
+	})
+	// Output:
+	// . true 0 1
+	// hello.txt false 13 1
 	// "hello, world\n"
 }
