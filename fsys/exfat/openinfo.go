@@ -37,11 +37,10 @@ func (f *FS) OpenInfo(name string, info fs.FileInfo) (fsys.File, error) {
 		}
 	}
 	m := fsys.MetaOf(info)
-	if m == nil {
+	if m == nil || name == "." {
+		// The root has no entry of its own (its Inode is the offset of
+		// its data, where its first entry lies too).
 		return f.openFile(name)
-	}
-	if info.IsDir() && int64(m.Inode) == f.root.extents[0].Physical {
-		return f.openEntry(name, ".", nil)
 	}
 	e, err := f.entrySetAt(int64(m.Inode))
 	if err == errSetSpans {
