@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -121,21 +123,58 @@ const (
 	stateUnmodified
 )
 
-// entry is one file or directory of the snapshot being made.
+// entry is one file or directory of the snapshot being made. Its tree
+// node is built from the walk's info only when its folder's tree is
+// compared or written (nodeOf), so that a large selection holds no nodes.
 type entry struct {
-	node     *restic.Node
-	children []*entry
-	path     string // image path
-	info     fs.FileInfo // of a file to read: opens it without a look-up
-	vol      *volInfo
-	extents  []fsys.Extent
-	streams  []fsys.Stream
-	special  bool
-	psub     *restic.ID // the parent snapshot's subtree (dirs)
-	state    uint8
-	read     bool
-	linkTo   *entry
-	err      error
+	name       string
+	path       string      // image path
+	typ        string      // node type
+	info       fs.FileInfo // from the walk: the node's metadata; opens the file without a look-up
+	fixed      *restic.Node
+	vol        *volInfo
+	children   []*entry
+	size       uint64
+	linkTarget string                     // of a symlink whose info has none
+	content    restic.IDs                 // of a file, once read or reused
+	xattrs     []restic.ExtendedAttribute // named streams as stored
+	special    bool
+	psub       *restic.ID // the parent snapshot's subtree (dirs)
+	subtree    *restic.ID // the tree written (dirs)
+	state      uint8
+	read       bool
+	same       bool // dir: everything below is as in the parent snapshot, so its tree is psub
+	linkTo     *entry
+	err        error
+}
+
+// nodeOf builds e's tree node.
+func (r *run) nodeOf(e *entry) *restic.Node {
+	var n *restic.Node
+	if e.fixed != nil {
+		c := *e.fixed
+		n = &c
+	} else {
+		n = newNode(e.name, e.info, e.vol.fsType, e.vol.dev)
+	}
+	switch n.Type {
+	case restic.NodeTypeSymlink:
+		if n.LinkTarget == "" {
+			n.LinkTarget = e.linkTarget
+		}
+	case restic.NodeTypeFile:
+		n.Content = e.content
+		if len(e.xattrs) > 0 {
+			n.ExtendedAttributes = append(n.ExtendedAttributes, e.xattrs...)
+		}
+	case restic.NodeTypeDir:
+		if e.same {
+			n.Subtree = e.psub
+		} else {
+			n.Subtree = e.subtree
+		}
+	}
+	return n
 }
 
 type volInfo struct {
@@ -164,6 +203,7 @@ type run struct {
 	filesTotal, filesDone, bytesTotal, bytesDone, bytesRead, toRead, errs atomic.Int64
 	dataAdded                                                             atomic.Int64
 	toReadList                                                            []*entry
+	planSlots                                                             chan struct{} // goroutines planning subfolders
 }
 
 func (r *run) report(p string, err error) {
@@ -182,7 +222,7 @@ func Run(ctx context.Context, repo *restic.Repository, img *guest.Image, opts *O
 		return nil, errors.New("backup: a name (one path element) is needed for the snapshot's top folder")
 	}
 	r := &run{repo: repo, img: img, opts: opts, start: time.Now(), vols: map[string]*volInfo{},
-		dirs: map[string]*entry{}, current: map[*entry]struct{}{}}
+		dirs: map[string]*entry{}, current: map[*entry]struct{}{}, planSlots: make(chan struct{}, runtime.GOMAXPROCS(0))}
 	r.sum.Start = r.start
 	for _, g := range opts.Excludes {
 		if _, err := path.Match(g, ""); err != nil {
@@ -217,6 +257,38 @@ func Run(ctx context.Context, repo *restic.Repository, img *guest.Image, opts *O
 			lock.Unlock(context.WithoutCancel(ctx))
 		}()
 	}
+	for i, v := range img.Volumes() {
+		vi := &volInfo{name: v.Name, dev: uint64(i + 1), offset: v.Offset, mappable: v.Scheme != volume.SchemeLVM}
+		if v.FS != nil {
+			vi.fsType = v.FS.Type()
+		}
+		r.vols[v.Name] = vi
+	}
+	r.top = &entry{name: opts.Name, typ: restic.NodeTypeDir,
+		fixed: &restic.Node{Name: opts.Name, Type: restic.NodeTypeDir, Mode: fs.ModeDir | 0o755}}
+	r.dirs["."] = r.top
+	listed := make(chan error, 1)
+	go func() {
+		for _, p := range paths {
+			if err := r.list(p); err != nil {
+				listed <- err
+				return
+			}
+		}
+		r.setSyntheticTimes()
+		listed <- nil
+	}()
+	joined := false
+	join := func() error {
+		joined = true
+		return <-listed
+	}
+	defer func() {
+		if !joined {
+			<-listed
+		}
+	}()
+
 	if err := repo.LoadIndex(ctx); err != nil {
 		return nil, err
 	}
@@ -252,22 +324,10 @@ func Run(ctx context.Context, repo *restic.Repository, img *guest.Image, opts *O
 	}
 	r.sum.AllChanged, r.sum.ChangedLayers, r.sum.ChangedBytes = r.changes.All, r.changes.Layers, r.changes.Bytes()
 
-	// List the selection.
-	for i, v := range img.Volumes() {
-		vi := &volInfo{name: v.Name, dev: uint64(i + 1), offset: v.Offset, mappable: v.Scheme != volume.SchemeLVM}
-		if v.FS != nil {
-			vi.fsType = v.FS.Type()
-		}
-		r.vols[v.Name] = vi
+	// The selection is listed while the index and the parent load.
+	if err := join(); err != nil {
+		return nil, err
 	}
-	r.top = &entry{node: &restic.Node{Name: opts.Name, Type: restic.NodeTypeDir, Mode: fs.ModeDir | 0o755}}
-	r.dirs["."] = r.top
-	for _, p := range paths {
-		if err := r.list(p); err != nil {
-			return nil, err
-		}
-	}
-	r.setSyntheticTimes()
 
 	// Compare with the parent, then read what must be read.
 	var ptree *restic.Tree
@@ -277,7 +337,7 @@ func Run(ctx context.Context, repo *restic.Repository, img *guest.Image, opts *O
 			return nil, err
 		}
 	}
-	if err := r.plan(ctx, r.top, ptree); err != nil {
+	if _, err := r.plan(ctx, r.top, ptree); err != nil {
 		return nil, err
 	}
 	stopProgress := r.startProgress()
@@ -390,34 +450,35 @@ func (r *run) add(p string, info fs.FileInfo) (*entry, error) {
 	if vi == nil {
 		return nil, fmt.Errorf("backup: %s: unknown volume", p)
 	}
-	var n *restic.Node
-	if p == volName {
-		n = r.volumeNode(volName)
-	} else {
-		n = newNode(path.Base(p), info, vi.fsType, vi.dev)
-	}
-	e := &entry{node: n, path: p, vol: vi}
-	m := fsys.MetaOf(info)
-	if n.Type == restic.NodeTypeFile && m != nil {
-		e.extents, e.streams = m.Extents, m.Streams
-		e.special = m.Special != ""
-		e.info = info
-	}
-	if n.Type == restic.NodeTypeSymlink && n.LinkTarget == "" {
-		if t, err := r.img.ReadLink(p); err == nil {
-			n.LinkTarget = t
-		}
-	}
 	parent := r.dirs[path.Dir(p)]
 	if parent == nil {
 		return nil, nil // below an excluded or unlisted folder
 	}
+	e := &entry{name: path.Base(p), path: p, vol: vi, info: info, typ: nodeType(info.Mode())}
+	m := fsys.MetaOf(info)
+	if p == volName {
+		e.fixed, e.info = r.volumeNode(volName), nil
+		e.typ = e.fixed.Type
+	}
+	switch e.typ {
+	case restic.NodeTypeFile:
+		if m != nil {
+			e.size = uint64(max(m.Size, 0))
+			e.special = m.Special != ""
+		}
+	case restic.NodeTypeSymlink:
+		if m == nil || m.LinkTarget == "" {
+			if t, err := r.img.ReadLink(p); err == nil {
+				e.linkTarget = t
+			}
+		}
+	}
 	parent.children = append(parent.children, e)
-	if n.Type == restic.NodeTypeDir {
+	if e.typ == restic.NodeTypeDir {
 		r.dirs[p] = e
 	} else {
 		r.filesTotal.Add(1)
-		r.bytesTotal.Add(int64(n.Size))
+		r.bytesTotal.Add(int64(e.size))
 	}
 	return e, nil
 }
@@ -469,16 +530,16 @@ func (r *run) list(p string) error {
 func (r *run) setSyntheticTimes() {
 	var t time.Time
 	for _, c := range r.top.children {
-		if c.node.ModTime.After(t) {
-			t = c.node.ModTime
+		if c.fixed != nil && c.fixed.ModTime.After(t) {
+			t = c.fixed.ModTime
 		}
 	}
 	for _, c := range r.top.children {
-		if c.node.ModTime.IsZero() {
-			c.node.ModTime, c.node.AccessTime, c.node.ChangeTime = t, t, t
+		if c.fixed != nil && c.fixed.ModTime.IsZero() {
+			c.fixed.ModTime, c.fixed.AccessTime, c.fixed.ChangeTime = t, t, t
 		}
 	}
-	n := r.top.node
+	n := r.top.fixed
 	n.ModTime, n.AccessTime, n.ChangeTime = t, t, t
 }
 
@@ -517,64 +578,174 @@ func findNode(t *restic.Tree, name string) *restic.Node {
 	return nil
 }
 
+// counts are entries below a folder not yet added to the summary.
+type counts struct {
+	files, dirs int
+	bytes       int64
+}
+
 // plan compares a folder's entries with the parent snapshot's tree and
 // decides which files to read, depth first (only the parent trees of the
-// current path are in memory).
-func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) error {
+// current path are in memory). A folder whose every entry (recursively)
+// would be stored exactly as the parent's node is marked same: its tree
+// is the parent's subtree, reused without encoding it again, and its
+// entries are dropped. It returns what below dir the summary has not yet
+// counted.
+//
+// Subfolders are planned in parallel (loading and decoding the parent's
+// trees is most of the work of a backup where little changed): one
+// goroutine per free slot of r.planSlots, inline otherwise.
+func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) (counts, error) {
+	var below counts
+	same := dir.psub != nil && ptree != nil && len(ptree.Nodes) == len(dir.children)
+	type subdir struct {
+		c   *entry
+		p   *restic.Node
+		cc  counts
+		err error
+	}
+	var subs []*subdir
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for _, c := range dir.children {
 		if err := ctx.Err(); err != nil {
-			return err
+			return below, err
 		}
-		p := findNode(ptree, c.node.Name)
-		if c.node.Type == restic.NodeTypeDir {
-			var sub *restic.Tree
-			if p != nil && p.Type == restic.NodeTypeDir && p.Subtree != nil {
-				c.psub = p.Subtree
-				t, err := r.repo.LoadTree(ctx, *p.Subtree)
-				if err != nil {
-					r.report(c.path, fmt.Errorf("parent snapshot's tree: %w (files are read again)", err))
-				} else {
-					sub = t
+		p := findNode(ptree, c.name)
+		if c.typ == restic.NodeTypeDir {
+			sd := &subdir{c: c, p: p}
+			subs = append(subs, sd)
+			do := func() {
+				var sub *restic.Tree
+				if p != nil && p.Type == restic.NodeTypeDir && p.Subtree != nil {
+					c.psub = p.Subtree
+					t, err := r.repo.LoadTree(ctx, *p.Subtree)
+					if err != nil {
+						r.report(c.path, fmt.Errorf("parent snapshot's tree: %w (files are read again)", err))
+					} else {
+						sub = t
+					}
 				}
+				sd.cc, sd.err = r.plan(ctx, c, sub)
 			}
-			if err := r.plan(ctx, c, sub); err != nil {
-				return err
+			select {
+			case r.planSlots <- struct{}{}:
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-r.planSlots }()
+					do()
+				}()
+			default:
+				do()
 			}
 			continue
 		}
+		below.files++
+		below.bytes += int64(c.size)
+		n := r.nodeOf(c)
 		switch {
 		case p == nil:
 			c.state = stateNew
-		case c.node.Type == restic.NodeTypeFile && r.reusable(c, p):
+		case c.typ == restic.NodeTypeFile && r.reusable(c, n, p):
 			c.state = stateUnmodified
-		case c.node.Type != restic.NodeTypeFile && sameMeta(c.node, p):
+		case c.typ != restic.NodeTypeFile && sameMeta(n, p):
 			c.state = stateUnmodified
 		default:
 			c.state = stateChanged
 		}
-		if c.node.Type != restic.NodeTypeFile {
+		if c.typ != restic.NodeTypeFile {
+			same = same && c.state == stateUnmodified && nodeEqual(n, p)
 			r.filesDone.Add(1)
 			continue
 		}
 		if c.state == stateUnmodified {
-			c.node.Content = p.Content
-			own := c.node.ExtendedAttributes[:0:0]
-			for _, x := range c.node.ExtendedAttributes {
-				if !strings.HasPrefix(x.Name, StreamXattrPrefix) {
-					own = append(own, x)
-				}
-			}
-			c.node.ExtendedAttributes = append(own, streamXattrs(p)...)
-			c.extents, c.streams, c.info = nil, nil, nil
+			c.content = p.Content
+			c.xattrs = streamXattrs(p)
 			r.filesDone.Add(1)
-			r.bytesDone.Add(int64(c.node.Size))
+			r.bytesDone.Add(int64(c.size))
+			if same {
+				n.Content = c.content
+				n.ExtendedAttributes = append(n.ExtendedAttributes, c.xattrs...)
+				same = nodeEqual(n, p)
+			}
 			continue
 		}
+		same = false
 		c.read = true
-		r.toRead.Add(int64(c.node.Size))
+		r.toRead.Add(int64(c.size))
+		r.mu.Lock()
 		r.toReadList = append(r.toReadList, c)
+		r.mu.Unlock()
 	}
-	return nil
+	wg.Wait()
+	for _, sd := range subs {
+		if sd.err != nil {
+			return below, sd.err
+		}
+		below.files += sd.cc.files
+		below.bytes += sd.cc.bytes
+		below.dirs += sd.cc.dirs + 1
+		same = same && sd.c.same && sd.p != nil && nodeEqual(r.nodeOf(sd.c), sd.p)
+	}
+	if same && r.repo.Index().Has(restic.BlobHandle{ID: *dir.psub, Type: restic.TreeBlob}) {
+		dir.same = true
+		r.mu.Lock()
+		r.sum.FilesUnmodified += below.files
+		r.sum.TotalFiles += below.files
+		r.sum.TotalBytes += below.bytes
+		r.sum.DirsUnmodified += below.dirs
+		r.mu.Unlock()
+		dir.children = nil
+		return counts{}, nil
+	}
+	return below, nil
+}
+
+// nodeEqual reports whether a and b encode alike (a reused subtree must
+// be byte for byte what encoding the folder again would give). Any doubt
+// is a difference: the folder's tree is then encoded again.
+func nodeEqual(a, b *restic.Node) bool {
+	if a.Name != b.Name || a.Type != b.Type || a.Mode != b.Mode || a.UID != b.UID || a.GID != b.GID ||
+		a.User != b.User || a.Group != b.Group || a.Inode != b.Inode || a.DeviceID != b.DeviceID ||
+		a.Size != b.Size || a.Links != b.Links || a.LinkTarget != b.LinkTarget || a.Device != b.Device ||
+		a.Error != b.Error || !bytes.Equal(a.LinkTargetRaw, b.LinkTargetRaw) ||
+		!timeSame(a.ModTime, b.ModTime) || !timeSame(a.AccessTime, b.AccessTime) || !timeSame(a.ChangeTime, b.ChangeTime) {
+		return false
+	}
+	if (a.Content == nil) != (b.Content == nil) || !slices.Equal(a.Content, b.Content) {
+		return false
+	}
+	if (a.Subtree == nil) != (b.Subtree == nil) || a.Subtree != nil && *a.Subtree != *b.Subtree {
+		return false
+	}
+	if len(a.ExtendedAttributes) != len(b.ExtendedAttributes) || len(a.GenericAttributes) != len(b.GenericAttributes) {
+		return false
+	}
+	for i, x := range a.ExtendedAttributes {
+		y := b.ExtendedAttributes[i]
+		if x.Name != y.Name || !bytes.Equal(x.Value, y.Value) || (x.Value == nil) != (y.Value == nil) {
+			return false
+		}
+	}
+	for k, v := range a.GenericAttributes {
+		w, ok := b.GenericAttributes[k]
+		if !ok || !bytes.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// timeSame reports whether two times encode alike in JSON (RFC 3339 with
+// the zone's offset; years out of range are never taken as alike).
+func timeSame(a, b time.Time) bool {
+	if !a.Equal(b) || a.Year() < 0 || a.Year() > 9999 {
+		return false
+	}
+	_, oa := a.Zone()
+	_, ob := b.Zone()
+	return oa == ob
 }
 
 func sameMeta(a, b *restic.Node) bool {
@@ -584,8 +755,7 @@ func sameMeta(a, b *restic.Node) bool {
 
 // reusable reports whether file c can keep the content of the parent's
 // node p without being read.
-func (r *run) reusable(c *entry, p *restic.Node) bool {
-	n := c.node
+func (r *run) reusable(c *entry, n, p *restic.Node) bool {
 	if p.Type != restic.NodeTypeFile || p.Size != n.Size || !p.ModTime.Equal(n.ModTime) ||
 		!p.ChangeTime.Equal(n.ChangeTime) || p.Inode != n.Inode {
 		return false
@@ -594,10 +764,11 @@ func (r *run) reusable(c *entry, p *restic.Node) bool {
 		return false
 	}
 	if r.changes.Any {
-		if c.special || len(c.streams) > 0 || !c.vol.mappable || (len(c.extents) == 0 && n.Size > 0) {
+		m := fsys.MetaOf(c.info)
+		if m == nil || c.special || len(m.Streams) > 0 || !c.vol.mappable || (len(m.Extents) == 0 && n.Size > 0) {
 			return false
 		}
-		for _, e := range c.extents {
+		for _, e := range m.Extents {
 			if r.changes.Touches(c.vol.offset+e.Physical, e.Length) {
 				return false
 			}
@@ -626,9 +797,9 @@ func (r *run) readFiles(ctx context.Context) error {
 	first := map[key]*entry{}
 	var work []*entry
 	for _, e := range list {
-		if e.node.Links > 1 && e.node.Inode != 0 {
-			k := key{e.node.DeviceID, e.node.Inode}
-			if f, ok := first[k]; ok && f.node.Size == e.node.Size {
+		if m := fsys.MetaOf(e.info); m != nil && m.Nlink > 1 && m.Inode != 0 {
+			k := key{e.vol.dev, m.Inode}
+			if f, ok := first[k]; ok && f.size == e.size {
 				e.linkTo = f
 				continue
 			}
@@ -638,8 +809,8 @@ func (r *run) readFiles(ctx context.Context) error {
 	}
 	first = nil
 	startOf := func(e *entry) int64 {
-		if len(e.extents) > 0 {
-			return e.extents[0].Physical
+		if m := fsys.MetaOf(e.info); m != nil && len(m.Extents) > 0 {
+			return m.Extents[0].Physical
 		}
 		return -1 // resident data: read with the metadata, early
 	}
@@ -697,12 +868,10 @@ func (r *run) readFiles(ctx context.Context) error {
 				r.report(e.path, fmt.Errorf("hard link of /%s, which could not be read", e.linkTo.path))
 				continue
 			}
-			e.node.Content = e.linkTo.node.Content
-			for _, x := range streamXattrs(e.linkTo.node) {
-				e.node.ExtendedAttributes = append(e.node.ExtendedAttributes, x)
-			}
+			e.content = e.linkTo.content
+			e.xattrs = e.linkTo.xattrs
 			r.filesDone.Add(1)
-			r.bytesDone.Add(int64(e.node.Size))
+			r.bytesDone.Add(int64(e.size))
 		}
 	}
 	return nil
@@ -735,7 +904,6 @@ func (r *run) readFile(ctx context.Context, e *entry, ck *chunker.Chunker, buf *
 		r.mu.Lock()
 		delete(r.current, e)
 		r.mu.Unlock()
-		e.extents, e.info = nil, nil
 		r.filesDone.Add(1)
 	}()
 	f, err := r.img.OpenInfo(e.path, e.info)
@@ -757,7 +925,7 @@ func (r *run) readFile(ctx context.Context, e *entry, ck *chunker.Chunker, buf *
 		if err != nil {
 			e.err = err
 			r.report(e.path, err)
-			r.bytesDone.Add(int64(e.node.Size) - cr.done)
+			r.bytesDone.Add(int64(e.size) - cr.done)
 			return nil
 		}
 		id, isNew, err := r.repo.SaveBlob(ctx, restic.DataBlob, c.Data)
@@ -774,23 +942,27 @@ func (r *run) readFile(ctx context.Context, e *entry, ck *chunker.Chunker, buf *
 		size += uint64(c.Length)
 		*buf = c.Data[:cap(c.Data)]
 	}
-	if size != e.node.Size {
-		e.err = fmt.Errorf("read %d bytes, the file has %d", size, e.node.Size)
+	if size != e.size {
+		e.err = fmt.Errorf("read %d bytes, the file has %d", size, e.size)
 		r.report(e.path, e.err)
-		r.bytesDone.Add(int64(e.node.Size) - cr.done)
+		r.bytesDone.Add(int64(e.size) - cr.done)
 		return nil
 	}
 	if ids == nil {
 		ids = restic.IDs{}
 	}
-	e.node.Content = ids
+	e.content = ids
 	r.readStreams(e)
 	return nil
 }
 
 // readStreams stores a file's named streams as extended attributes.
 func (r *run) readStreams(e *entry) {
-	for _, s := range e.streams {
+	m := fsys.MetaOf(e.info)
+	if m == nil {
+		return
+	}
+	for _, s := range m.Streams {
 		if s.Size > MaxStreamXattr {
 			r.report(e.path+":"+s.Name, fmt.Errorf("named stream of %d bytes not stored (larger than %d)", s.Size, MaxStreamXattr))
 			continue
@@ -810,15 +982,16 @@ func (r *run) readStreams(e *entry) {
 			r.report(e.path+":"+s.Name, err)
 			continue
 		}
-		e.node.ExtendedAttributes = append(e.node.ExtendedAttributes,
-			restic.ExtendedAttribute{Name: StreamXattrPrefix + s.Name, Value: data})
+		e.xattrs = append(e.xattrs, restic.ExtendedAttribute{Name: StreamXattrPrefix + s.Name, Value: data})
 	}
-	e.streams = nil
 }
 
 // writeTree stores a folder's tree after its subfolders' (bottom-up) and
-// frees its entries.
+// frees its entries. A folder marked same keeps the parent's subtree.
 func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
+	if dir.same {
+		return *dir.psub, nil
+	}
 	tree := &restic.Tree{Nodes: make([]*restic.Node, 0, len(dir.children))}
 	seen := make(map[string]bool, len(dir.children))
 	for _, c := range dir.children {
@@ -828,12 +1001,12 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 			r.mu.Unlock()
 			continue
 		}
-		if c.node.Type == restic.NodeTypeDir {
+		if c.typ == restic.NodeTypeDir {
 			id, err := r.writeTree(ctx, c)
 			if err != nil {
 				return restic.ID{}, err
 			}
-			c.node.Subtree = &id
+			c.subtree = &id
 			r.mu.Lock()
 			switch {
 			case c.psub == nil:
@@ -855,15 +1028,15 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 				r.sum.FilesUnmodified++
 			}
 			r.sum.TotalFiles++
-			r.sum.TotalBytes += int64(c.node.Size)
+			r.sum.TotalBytes += int64(c.size)
 			r.mu.Unlock()
 		}
-		if seen[c.node.Name] {
+		if seen[c.name] {
 			r.report(c.path, errors.New("a second entry of this name in its folder is left out"))
 			continue
 		}
-		seen[c.node.Name] = true
-		tree.Nodes = append(tree.Nodes, c.node)
+		seen[c.name] = true
+		tree.Nodes = append(tree.Nodes, r.nodeOf(c))
 	}
 	b, err := restic.EncodeTree(tree)
 	if err != nil {
@@ -890,7 +1063,8 @@ func (r *run) finish(ctx context.Context, host string, snapPaths []string, paren
 	if err != nil {
 		return err
 	}
-	top := r.top.node
+	r.top.subtree = &topID
+	top := r.nodeOf(r.top)
 	top.Subtree = &topID
 	if r.top.psub == nil {
 		r.sum.DirsNew++

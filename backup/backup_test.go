@@ -522,7 +522,62 @@ func TestNewLayerReadsOnlyChangedFiles(t *testing.T) {
 	if third.BytesRead != 0 || third.FilesUnmodified != 6 {
 		t.Errorf("third backup: %+v", third)
 	}
+	// Folders the new layer left alone kept the parent's trees; the rest
+	// were encoded again: all of it as a backup reading everything gives.
+	fresh := doBackup(t, repoDir, diff, backup.Options{NoParent: true})
+	sameSnapshotTree(t, repoDir, second.SnapshotID, fresh.SnapshotID)
+	sameSnapshotTree(t, repoDir, third.SnapshotID, fresh.SnapshotID)
 	unchanged()
+}
+
+// snapshotTree returns the root tree of a snapshot.
+func snapshotTree(t *testing.T, repoDir string, id restic.ID) restic.ID {
+	t.Helper()
+	sn, err := openRepo(t, repoDir).LoadSnapshot(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *sn.Tree
+}
+
+// sameSnapshotTree checks that two snapshots hold the same tree, blob for
+// blob.
+func sameSnapshotTree(t *testing.T, repoDir string, a, b restic.ID) {
+	t.Helper()
+	if ta, tb := snapshotTree(t, repoDir, a), snapshotTree(t, repoDir, b); ta != tb {
+		t.Errorf("snapshot %s has tree %s, snapshot %s (every tree encoded afresh) has %s", a.Str(), ta.Str(), b.Str(), tb.Str())
+	}
+}
+
+// TestUnchangedReusesTrees: a backup of an unchanged image keeps the
+// parent's trees without encoding them again, and they are exactly the
+// trees a backup that reads and encodes everything writes; restic checks
+// and restores it.
+func TestUnchangedReusesTrees(t *testing.T) {
+	testutil.RequireTool(t, "restic")
+	dir := t.TempDir()
+	base := testutil.DemoImage(t, dir)
+	_, repoDir := newRepo(t)
+	first := doBackup(t, repoDir, base, backup.Options{})
+	second := doBackup(t, repoDir, base, backup.Options{})
+	fresh := doBackup(t, repoDir, base, backup.Options{NoParent: true})
+	if second.BytesRead != 0 || second.TreeBlobs != 0 || second.DirsUnmodified != fresh.DirsNew+fresh.DirsChanged+fresh.DirsUnmodified ||
+		second.FilesUnmodified != fresh.TotalFiles || second.TotalFiles != fresh.TotalFiles || second.TotalBytes != fresh.TotalBytes ||
+		second.FilesNew+second.FilesChanged+second.DirsNew+second.DirsChanged != 0 {
+		t.Errorf("re-backup of the unchanged image: %+v\nbackup reading everything: %+v", second, fresh)
+	}
+	sameSnapshotTree(t, repoDir, first.SnapshotID, second.SnapshotID)
+	sameSnapshotTree(t, repoDir, second.SnapshotID, fresh.SnapshotID)
+	runRestic(t, repoDir, "check", "--read-data")
+	a := runRestic(t, repoDir, "ls", "--json", second.SnapshotID.String())
+	b := runRestic(t, repoDir, "ls", "--json", fresh.SnapshotID.String())
+	strip := func(b []byte) []byte { // the first line is the snapshot itself
+		_, rest, _ := bytes.Cut(b, []byte("\n"))
+		return rest
+	}
+	if !bytes.Equal(strip(a), strip(b)) {
+		t.Errorf("restic ls of the re-backup and of a backup reading everything differ")
+	}
 }
 
 // TestErrors: wrong password, not a repository, locked repository.

@@ -36,7 +36,9 @@ func ParseIndex(b []byte) (*IndexJSON, error) {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
-	if i < len(b) && b[i] == '[' {
+	if fast, ok := parseIndexFast(b[i:]); ok {
+		idx = *fast
+	} else if i < len(b) && b[i] == '[' {
 		if err := json.Unmarshal(b, &idx.Packs); err != nil {
 			return nil, fmt.Errorf("restic: legacy index: %v: %w", err, ErrFormat)
 		}

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -30,6 +31,9 @@ var ErrBlobNotFound = errors.New("restic: blob not found in index")
 // maxUnpackedFile bounds a key, config, index, snapshot or lock file read
 // whole into memory.
 const maxUnpackedFile = 1 << 30
+
+// maxFreePackBufs bounds the pack buffers kept for reuse.
+const maxFreePackBufs = 1
 
 // maxIndexBlobs is how many blobs one index file lists at most (as
 // restic's index files).
@@ -63,7 +67,7 @@ type Repository struct {
 	packers   [2]*packer              // data, tree
 	unindexed []PackJSON              // packs written since the last index file
 
-	packBufs sync.Pool // *[]byte of packBufSize, for new packs
+	packBufs [][]byte  // buffers of packs written, for new packs (at most maxFreePackBufs)
 	scratch  sync.Pool // *[]byte, compressed blobs before sealing
 }
 
@@ -354,7 +358,8 @@ func (r *Repository) List(ctx context.Context, t FileType, fn func(ID, int64) er
 	})
 }
 
-// LoadIndex reads every index file into the in-memory index.
+// LoadIndex reads every index file into the in-memory index, several
+// files at a time (decoding them is most of the work).
 func (r *Repository) LoadIndex(ctx context.Context) error {
 	var ids []ID
 	if err := r.List(ctx, IndexFile, func(id ID, _ int64) error {
@@ -363,18 +368,38 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("restic: list index: %w", err)
 	}
-	for _, id := range ids {
-		b, err := r.LoadUnpacked(ctx, IndexFile, id)
-		if err != nil {
-			return fmt.Errorf("restic: index %v: %w", id.Str(), err)
-		}
-		idx, err := ParseIndex(b)
-		if err != nil {
-			return fmt.Errorf("restic: index %v: %w", id.Str(), err)
-		}
-		r.idx.Merge(idx)
+	workers := min(runtime.GOMAXPROCS(0), len(ids))
+	next := make(chan ID)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				if errs[w] != nil {
+					continue
+				}
+				b, err := r.LoadUnpacked(ctx, IndexFile, id)
+				if err != nil {
+					errs[w] = fmt.Errorf("restic: index %v: %w", id.Str(), err)
+					continue
+				}
+				idx, err := ParseIndex(b)
+				if err != nil {
+					errs[w] = fmt.Errorf("restic: index %v: %w", id.Str(), err)
+					continue
+				}
+				r.idx.Merge(idx)
+			}
+		}()
 	}
-	return nil
+	for _, id := range ids {
+		next <- id
+	}
+	close(next)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // HasBlob reports whether the blob is in the index or in a pack being
@@ -436,7 +461,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 	r.mu.Lock()
 	var closed [2]*packer
 	pk := r.packers[t-1]
-	if pk != nil && len(pk.buf)+n > cap(pk.buf) { // does not fit: write it as it is
+	if pk != nil && len(pk.buf)+n+headerRoom(len(pk.blobs)+1) > cap(pk.buf) { // does not fit: write it as it is
 		closed[0], pk = pk, nil
 	}
 	if pk == nil {
@@ -476,22 +501,29 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 	return id, true, nil
 }
 
-// packBufSize is the capacity of a pack buffer: the pack size plus the
-// largest chunk and room for the header, so that a pack is filled without
-// growing its buffer.
+// packBufSize is the capacity of a pack buffer: the pack size and room
+// for the header. A blob that does not fit in what is left closes the pack
+// (a little short of the target size) and starts the next.
 func (r *Repository) packBufSize() int {
-	return r.packSize + chunker.MaxSize + CiphertextOverhead + 64<<10
+	return r.packSize + 64<<10
+}
+
+// headerRoom is the space a pack header of n blobs takes at most.
+func headerRoom(n int) int {
+	return n*compressedEntrySize + CiphertextOverhead + headerLengthSize
 }
 
 // newPacker starts a pack, reusing a buffer of a pack written before.
 // Called with r.mu held.
 func (r *Repository) newPacker(n int) *packer {
 	size := r.packBufSize()
-	if n+64<<10 > size { // a blob larger than a chunk (a huge tree)
-		return &packer{buf: make([]byte, 0, n+64<<10)}
+	if n+headerRoom(1) > size { // a blob larger than a pack
+		return &packer{buf: make([]byte, 0, n+headerRoom(1))}
 	}
-	if v := r.packBufs.Get(); v != nil {
-		if b := *(v.(*[]byte)); cap(b) == size {
+	for len(r.packBufs) > 0 {
+		b := r.packBufs[len(r.packBufs)-1]
+		r.packBufs = r.packBufs[:len(r.packBufs)-1]
+		if cap(b) == size {
 			return &packer{buf: b[:0]}
 		}
 	}
@@ -552,12 +584,10 @@ func (r *Repository) writePack(ctx context.Context, pk *packer) error {
 		delete(r.pending, b.BlobHandle)
 	}
 	r.unindexed = append(r.unindexed, packJSON(id, pk.blobs))
-	size := r.packBufSize()
-	r.mu.Unlock()
-	if cap(buf) == size {
-		buf = buf[:0]
-		r.packBufs.Put(&buf)
+	if cap(buf) == r.packBufSize() && len(r.packBufs) < maxFreePackBufs {
+		r.packBufs = append(r.packBufs, buf[:0])
 	}
+	r.mu.Unlock()
 	pk.buf = nil
 	return nil
 }

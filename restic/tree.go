@@ -194,6 +194,14 @@ func EncodeTree(t *Tree) ([]byte, error) {
 
 // ParseTree decodes a tree blob.
 func ParseTree(b []byte) (*Tree, error) {
+	if t, ok := parseTreeFast(b); ok {
+		return t, nil
+	}
+	return parseTreeJSON(b)
+}
+
+// parseTreeJSON decodes a tree blob with encoding/json.
+func parseTreeJSON(b []byte) (*Tree, error) {
 	var t Tree
 	if err := json.Unmarshal(b, &t); err != nil {
 		return nil, fmt.Errorf("restic: tree: %v: %w", err, ErrFormat)

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -324,9 +325,19 @@ type backupSummaryJSON struct {
 	Errors              int       `json:"errors,omitempty"`
 }
 
+// backupMemoryLimit is the soft heap limit of a backup (runtime/debug).
+const backupMemoryLimit = 400 << 20
+
 func (a *app) backup(ctx context.Context, rf *repoFlags, image string, paths []string, name, parent string, o *backup.Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
+	// The listing of the whole selection stays in memory until its trees
+	// are written; a soft limit on the heap keeps the collector from
+	// letting it double on top of that (GOMEMLIMIT overrides).
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		old := debug.SetMemoryLimit(backupMemoryLimit)
+		defer debug.SetMemoryLimit(old)
+	}
 	imgPath, err := a.imagePath(image)
 	if err != nil {
 		return err

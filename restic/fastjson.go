@@ -1,0 +1,616 @@
+package restic
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"time"
+	"unicode/utf8"
+)
+
+// parseTreeFast decodes the tree blobs restic and grain write, several
+// times faster than encoding/json: {"nodes":[…]} whose nodes hold only the
+// usual keys, with plain strings (no escapes), decimal integers and
+// generic attributes made of integers and flat objects of integers. It
+// reports false for anything else, and for anything encoding/json would
+// treat differently (duplicate or differently cased keys, nulls where a
+// value is expected, numbers out of range, invalid UTF-8); ParseTree then
+// decodes the blob with encoding/json. FuzzTreeFast checks that both agree
+// on every blob this accepts.
+func parseTreeFast(b []byte) (*Tree, bool) {
+	p := fastParser{b: b}
+	if !p.lit('{') || !p.key("nodes") || !p.lit('[') {
+		return nil, false
+	}
+	t := &Tree{}
+	if p.peek() == ']' {
+		p.i++
+		t.Nodes = []*Node{}
+	} else {
+		for {
+			n, ok := p.node()
+			if !ok {
+				return nil, false
+			}
+			t.Nodes = append(t.Nodes, n)
+			if p.peek() == ',' {
+				p.i++
+				continue
+			}
+			if !p.lit(']') {
+				return nil, false
+			}
+			break
+		}
+	}
+	if !p.lit('}') {
+		return nil, false
+	}
+	p.ws()
+	return t, p.i == len(p.b)
+}
+
+type fastParser struct {
+	b []byte
+	i int
+}
+
+func (p *fastParser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte after white space (0 at the end).
+func (p *fastParser) peek() byte {
+	p.ws()
+	if p.i < len(p.b) {
+		return p.b[p.i]
+	}
+	return 0
+}
+
+func (p *fastParser) lit(c byte) bool {
+	if p.peek() != c {
+		return false
+	}
+	p.i++
+	return true
+}
+
+// str returns the bytes of a string without escapes or control
+// characters, valid UTF-8.
+func (p *fastParser) str() ([]byte, bool) {
+	if !p.lit('"') {
+		return nil, false
+	}
+	start := p.i
+	ascii := true
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			s := p.b[start:p.i]
+			p.i++
+			if !ascii && !utf8.Valid(s) {
+				return nil, false
+			}
+			return s, true
+		case c == '\\' || c < 0x20:
+			return nil, false
+		case c >= 0x80:
+			ascii = false
+		}
+		p.i++
+	}
+	return nil, false
+}
+
+// key reads "name" and the colon after it.
+func (p *fastParser) key(name string) bool {
+	s, ok := p.str()
+	return ok && string(s) == name && p.lit(':')
+}
+
+// uint reads a decimal integer without sign, fraction, exponent or
+// leading zero, at most max.
+func (p *fastParser) uint(max uint64) (uint64, bool) {
+	p.ws()
+	start := p.i
+	var v uint64
+	for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+		d := uint64(p.b[p.i] - '0')
+		if v > (max-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+		p.i++
+	}
+	n := p.i - start
+	if n == 0 || n > 1 && p.b[start] == '0' {
+		return 0, false
+	}
+	if p.i < len(p.b) {
+		switch p.b[p.i] {
+		case '.', 'e', 'E':
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+func (p *fastParser) null() bool {
+	if p.peek() == 'n' && len(p.b)-p.i >= 4 && string(p.b[p.i:p.i+4]) == "null" {
+		p.i += 4
+		return true
+	}
+	return false
+}
+
+func (p *fastParser) id() (ID, bool) {
+	var id ID
+	s, ok := p.str()
+	if !ok || len(s) != 2*IDSize {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], s); err != nil {
+		return id, false
+	}
+	return id, true
+}
+
+func (p *fastParser) time() (time.Time, bool) {
+	p.ws()
+	start := p.i
+	if _, ok := p.str(); !ok {
+		return time.Time{}, false
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(p.b[start:p.i]); err != nil {
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+// raw reads an integer, a plain string or a flat object of integers as raw
+// JSON (what generic attributes hold), copied as encoding/json copies a
+// RawMessage.
+func (p *fastParser) raw() (json.RawMessage, bool) {
+	p.ws()
+	start := p.i
+	if p.peek() == '"' {
+		if _, ok := p.str(); !ok {
+			return nil, false
+		}
+	} else if p.peek() == '{' {
+		p.i++
+		if p.peek() == '}' {
+			p.i++
+		} else {
+			for {
+				if _, ok := p.str(); !ok || !p.lit(':') {
+					return nil, false
+				}
+				if _, ok := p.uint(^uint64(0)); !ok {
+					return nil, false
+				}
+				if p.peek() == ',' {
+					p.i++
+					continue
+				}
+				if !p.lit('}') {
+					return nil, false
+				}
+				break
+			}
+		}
+	} else if _, ok := p.uint(^uint64(0)); !ok {
+		return nil, false
+	}
+	return json.RawMessage(append([]byte(nil), p.b[start:p.i]...)), true
+}
+
+// Node keys the fast path knows, as bits (a repeated key is left to
+// encoding/json).
+const (
+	fkName = 1 << iota
+	fkType
+	fkMode
+	fkMtime
+	fkAtime
+	fkCtime
+	fkUID
+	fkGID
+	fkUser
+	fkGroup
+	fkInode
+	fkDeviceID
+	fkSize
+	fkLinks
+	fkLinkTarget
+	fkGeneric
+	fkDevice
+	fkContent
+	fkSubtree
+	fkError
+)
+
+var fastNodeKeys = map[string]int{
+	"name": fkName, "type": fkType, "mode": fkMode, "mtime": fkMtime, "atime": fkAtime, "ctime": fkCtime,
+	"uid": fkUID, "gid": fkGID, "user": fkUser, "group": fkGroup, "inode": fkInode, "device_id": fkDeviceID,
+	"size": fkSize, "links": fkLinks, "linktarget": fkLinkTarget, "generic_attributes": fkGeneric,
+	"device": fkDevice, "content": fkContent, "subtree": fkSubtree, "error": fkError,
+}
+
+func (p *fastParser) node() (*Node, bool) {
+	if !p.lit('{') {
+		return nil, false
+	}
+	n := &Node{}
+	if p.peek() == '}' {
+		p.i++
+		return n, true
+	}
+	seen := 0
+	for {
+		k, ok := p.str()
+		if !ok || !p.lit(':') {
+			return nil, false
+		}
+		bit, known := fastNodeKeys[string(k)]
+		if !known || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		var s []byte
+		var v uint64
+		switch bit {
+		case fkName, fkType, fkUser, fkGroup, fkLinkTarget, fkError:
+			if s, ok = p.str(); !ok {
+				return nil, false
+			}
+			switch bit {
+			case fkName:
+				n.Name = string(s)
+			case fkType:
+				n.Type = string(s)
+			case fkUser:
+				n.User = string(s)
+			case fkGroup:
+				n.Group = string(s)
+			case fkLinkTarget:
+				n.LinkTarget = string(s)
+			case fkError:
+				n.Error = string(s)
+			}
+		case fkMode, fkUID, fkGID:
+			if v, ok = p.uint(1<<32 - 1); !ok {
+				return nil, false
+			}
+			switch bit {
+			case fkMode:
+				n.Mode = fs.FileMode(v)
+			case fkUID:
+				n.UID = uint32(v)
+			case fkGID:
+				n.GID = uint32(v)
+			}
+		case fkInode, fkDeviceID, fkSize, fkLinks, fkDevice:
+			if v, ok = p.uint(^uint64(0)); !ok {
+				return nil, false
+			}
+			switch bit {
+			case fkInode:
+				n.Inode = v
+			case fkDeviceID:
+				n.DeviceID = v
+			case fkSize:
+				n.Size = v
+			case fkLinks:
+				n.Links = v
+			case fkDevice:
+				n.Device = v
+			}
+		case fkMtime, fkAtime, fkCtime:
+			t, ok := p.time()
+			if !ok {
+				return nil, false
+			}
+			switch bit {
+			case fkMtime:
+				n.ModTime = t
+			case fkAtime:
+				n.AccessTime = t
+			case fkCtime:
+				n.ChangeTime = t
+			}
+		case fkContent:
+			if p.null() {
+				break
+			}
+			if !p.lit('[') {
+				return nil, false
+			}
+			n.Content = IDs{}
+			if p.peek() == ']' {
+				p.i++
+				break
+			}
+			for {
+				id, ok := p.id()
+				if !ok {
+					return nil, false
+				}
+				n.Content = append(n.Content, id)
+				if p.peek() == ',' {
+					p.i++
+					continue
+				}
+				if !p.lit(']') {
+					return nil, false
+				}
+				break
+			}
+		case fkSubtree:
+			if p.null() {
+				break
+			}
+			id, ok := p.id()
+			if !ok {
+				return nil, false
+			}
+			n.Subtree = &id
+		case fkGeneric:
+			if !p.lit('{') {
+				return nil, false
+			}
+			n.GenericAttributes = map[string]json.RawMessage{}
+			if p.peek() == '}' {
+				p.i++
+				break
+			}
+			for {
+				k, ok := p.str()
+				if !ok || !p.lit(':') {
+					return nil, false
+				}
+				if _, dup := n.GenericAttributes[string(k)]; dup {
+					return nil, false
+				}
+				raw, ok := p.raw()
+				if !ok {
+					return nil, false
+				}
+				n.GenericAttributes[string(k)] = raw
+				if p.peek() == ',' {
+					p.i++
+					continue
+				}
+				if !p.lit('}') {
+					return nil, false
+				}
+				break
+			}
+		}
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		if !p.lit('}') {
+			return nil, false
+		}
+		return n, true
+	}
+}
+
+// parseIndexFast decodes index files as restic and grain write them:
+// {"supersedes":[…],"packs":[{"id":…,"blobs":[{"id","type","offset",
+// "length","uncompressed_length"}]}]} with the same limits as
+// parseTreeFast; it reports false for anything else (ParseIndex then
+// uses encoding/json). FuzzIndexFast checks that both agree.
+func parseIndexFast(b []byte) (*IndexJSON, bool) {
+	p := fastParser{b: b}
+	if !p.lit('{') {
+		return nil, false
+	}
+	idx := &IndexJSON{}
+	if p.peek() == '}' {
+		p.i++
+		p.ws()
+		return idx, p.i == len(p.b)
+	}
+	seen := 0
+	for {
+		k, ok := p.str()
+		if !ok || !p.lit(':') {
+			return nil, false
+		}
+		switch string(k) {
+		case "supersedes":
+			if seen&1 != 0 {
+				return nil, false
+			}
+			seen |= 1
+			if idx.Supersedes, ok = p.ids(); !ok {
+				return nil, false
+			}
+		case "packs":
+			if seen&2 != 0 || !p.lit('[') {
+				return nil, false
+			}
+			seen |= 2
+			idx.Packs = []PackJSON{}
+			if p.peek() == ']' {
+				p.i++
+				break
+			}
+			for {
+				pk, ok := p.pack()
+				if !ok {
+					return nil, false
+				}
+				idx.Packs = append(idx.Packs, pk)
+				if p.peek() == ',' {
+					p.i++
+					continue
+				}
+				if !p.lit(']') {
+					return nil, false
+				}
+				break
+			}
+		default:
+			return nil, false
+		}
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		if !p.lit('}') {
+			return nil, false
+		}
+		p.ws()
+		return idx, p.i == len(p.b)
+	}
+}
+
+// ids reads an array of IDs or null.
+func (p *fastParser) ids() (IDs, bool) {
+	if p.null() {
+		return nil, true
+	}
+	if !p.lit('[') {
+		return nil, false
+	}
+	out := IDs{}
+	if p.peek() == ']' {
+		p.i++
+		return out, true
+	}
+	for {
+		id, ok := p.id()
+		if !ok {
+			return nil, false
+		}
+		out = append(out, id)
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		return out, p.lit(']')
+	}
+}
+
+func (p *fastParser) pack() (PackJSON, bool) {
+	var pk PackJSON
+	if !p.lit('{') {
+		return pk, false
+	}
+	seen := 0
+	for {
+		k, ok := p.str()
+		if !ok || !p.lit(':') {
+			return pk, false
+		}
+		switch string(k) {
+		case "id":
+			if seen&1 != 0 {
+				return pk, false
+			}
+			seen |= 1
+			if pk.ID, ok = p.id(); !ok {
+				return pk, false
+			}
+		case "blobs":
+			if seen&2 != 0 || !p.lit('[') {
+				return pk, false
+			}
+			seen |= 2
+			pk.Blobs = []BlobJSON{}
+			if p.peek() == ']' {
+				p.i++
+				break
+			}
+			for {
+				bl, ok := p.blob()
+				if !ok {
+					return pk, false
+				}
+				pk.Blobs = append(pk.Blobs, bl)
+				if p.peek() == ',' {
+					p.i++
+					continue
+				}
+				if !p.lit(']') {
+					return pk, false
+				}
+				break
+			}
+		default:
+			return pk, false
+		}
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		return pk, p.lit('}')
+	}
+}
+
+func (p *fastParser) blob() (BlobJSON, bool) {
+	var bl BlobJSON
+	if !p.lit('{') {
+		return bl, false
+	}
+	seen := 0
+	for {
+		k, ok := p.str()
+		if !ok || !p.lit(':') {
+			return bl, false
+		}
+		bit := 0
+		switch string(k) {
+		case "id":
+			bit = 1
+			bl.ID, ok = p.id()
+		case "type":
+			bit = 2
+			var s []byte
+			if s, ok = p.str(); ok {
+				switch string(s) {
+				case "data":
+					bl.Type = DataBlob
+				case "tree":
+					bl.Type = TreeBlob
+				default:
+					ok = false
+				}
+			}
+		case "offset":
+			bit = 4
+			bl.Offset, ok = p.uint(^uint64(0))
+		case "length":
+			bit = 8
+			bl.Length, ok = p.uint(^uint64(0))
+		case "uncompressed_length":
+			bit = 16
+			bl.UncompressedLength, ok = p.uint(^uint64(0))
+		default:
+			return bl, false
+		}
+		if !ok || seen&bit != 0 {
+			return bl, false
+		}
+		seen |= bit
+		if p.peek() == ',' {
+			p.i++
+			continue
+		}
+		return bl, p.lit('}')
+	}
+}
