@@ -100,9 +100,10 @@ func Walk[D, S any](pkg, root string, start D, rootKey uint64, read ReadFunc[D, 
 
 	queue := []*job[D]{{path: root, dir: start, done: make(chan struct{})}}
 	head, sent := 0, 0
-	// dispatch hands queued directories to the workers, at most window
-	// ahead of the head; jobs has room for all of them, so it never
-	// blocks.
+	// dispatch hands queued directories to the background readers, at
+	// most window ahead of the head. A send blocks only while the channel
+	// still holds directories the walking goroutine read itself, until a
+	// background reader drops them.
 	dispatch := func() {
 		for sent < len(queue) && sent-head < window {
 			jobs <- queue[sent]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -149,6 +150,26 @@ func TestWalkWide(t *testing.T) {
 	}
 	got, err := walk(tr, nil)
 	if err != nil || len(got) != 2*3*199 {
+		t.Errorf("%d paths, %v", len(got), err)
+	}
+}
+
+// TestWalkOneProc runs a wide tree with one P: the walking goroutine reads
+// most directories itself while the channel to the background reader
+// fills.
+func TestWalkOneProc(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	tr := tree{}
+	n := uint64(2)
+	for d := uint64(1); d < 300; d++ {
+		for k := 0; k < 2; k++ {
+			tr[d] = append(tr[d], fmt.Sprintf("d%d/%d", k, n))
+			tr[n] = nil
+			n++
+		}
+	}
+	got, err := walk(tr, nil)
+	if err != nil || len(got) != 2*299 {
 		t.Errorf("%d paths, %v", len(got), err)
 	}
 }
