@@ -234,7 +234,7 @@ func (f *FS) info(in *inode, name string) *fileInfo {
 func (i *fileInfo) Name() string       { return i.name }
 func (i *fileInfo) Size() int64        { return i.in.Size }
 func (i *fileInfo) Mode() fs.FileMode  { return fileMode(i.in.Mode) }
-func (i *fileInfo) ModTime() time.Time { return i.in.Mtime }
+func (i *fileInfo) ModTime() time.Time { return i.in.Mtime.time() }
 func (i *fileInfo) IsDir() bool        { return i.in.isDir() }
 func (i *fileInfo) String() string     { return fs.FormatFileInfo(i) }
 func (i *fileInfo) Sys() any {
@@ -254,10 +254,10 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 		Nlink:      uint32(in.LinksCount),
 		Size:       in.Size,
 		Allocated:  f.allocated(in),
-		Modify:     in.Mtime,
-		Access:     in.Atime,
-		Change:     in.Ctime,
-		Birth:      in.Crtime,
+		Modify:     in.Mtime.time(),
+		Access:     in.Atime.time(),
+		Change:     in.Ctime.time(),
+		Birth:      in.Crtime.time(),
 		UnixMode:   uint32(in.Mode),
 		UID:        in.UID,
 		GID:        in.GID,

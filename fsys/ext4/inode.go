@@ -34,11 +34,10 @@ type inode struct {
 	Size    int64  // i_size_lo | i_size_high<<32
 	Blocks  uint64 // i_blocks_lo | l_i_blocks_high<<32, as stored
 	FileACL uint64 // i_file_acl_lo | l_i_file_acl_high<<32
-	Atime   time.Time
-	Ctime   time.Time
-	Mtime   time.Time
-	Crtime  time.Time // zero when the inode has no room for it
-	Block   [60]byte
+	// Times, kept compact and free of pointers (see ts).
+	Atime, Ctime, Mtime ts
+	Crtime              ts // zero when the inode has no room for it
+	Block               [60]byte
 	// inlineXattr is the in-inode extended attribute area (after the
 	// fixed part and i_extra_isize), nil when there is none.
 	inlineXattr []byte
@@ -48,9 +47,24 @@ func (i *inode) isDir() bool     { return i.Mode&sIFMT == sIFDIR }
 func (i *inode) isSymlink() bool { return i.Mode&sIFMT == sIFLNK }
 func (i *inode) isReg() bool     { return i.Mode&sIFMT == sIFREG }
 
+// ts is an inode time: seconds and nanoseconds since 1970, UTC. The zero
+// ts (set only for an absent crtime) is the zero time.Time.
+type ts struct {
+	sec  int64
+	nsec int32
+	set  bool
+}
+
+func (t ts) time() time.Time {
+	if !t.set {
+		return time.Time{}
+	}
+	return time.Unix(t.sec, int64(t.nsec)).UTC()
+}
+
 // decodeTime combines a 32-bit seconds field with its _extra field
 // (2 epoch bits, 30 nanosecond bits), as the kernel does.
-func decodeTime(sec uint32, extra uint32, hasExtra bool) time.Time {
+func decodeTime(sec uint32, extra uint32, hasExtra bool) ts {
 	s := int64(int32(sec))
 	var ns int64
 	if hasExtra {
@@ -60,7 +74,7 @@ func decodeTime(sec uint32, extra uint32, hasExtra bool) time.Time {
 			ns = 999999999
 		}
 	}
-	return time.Unix(s, ns).UTC()
+	return ts{sec: s, nsec: int32(ns), set: true}
 }
 
 // parseInode decodes one on-disk inode of the volume's inode size.
