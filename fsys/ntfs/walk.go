@@ -19,8 +19,8 @@ import (
 	"github.com/grainvm/grain/fsys"
 )
 
-// walkChunk is how much of the $MFT Walk reads at once.
-const walkChunk = 1 << 20
+// walkReadSize is how much of the $MFT Walk reads at once.
+const walkReadSize = 1 << 20
 
 // maxWalkWorkers bounds the goroutines that parse the $MFT in a Walk.
 const maxWalkWorkers = 8
@@ -38,6 +38,7 @@ const (
 	wrDir  = 1 << iota // record header: a directory
 	wrV3               // $STANDARD_INFORMATION has the NTFS 3 fields
 	wrData             // has an unnamed $DATA
+	wrListed           // has an attribute list: its names are in the last chunk
 )
 
 // walkRec is what a Walk keeps of one MFT record, indexed by record
@@ -49,8 +50,8 @@ type walkRec struct {
 	usn     uint64
 	size    int64  // unnamed $DATA size
 	alloc   int64  // unnamed $DATA allocated bytes
-	ext     uint64 // first extent in walkScan.extents
-	names   uint64 // first name in walkScan.names
+	ext     uint64 // first extent in its chunk's extents
+	names   uint64 // first name in its chunk's names
 	nNames  uint32
 	nExt    uint32
 	attrs   uint32 // FILE_ATTRIBUTE_* of $STANDARD_INFORMATION
@@ -61,7 +62,7 @@ type walkRec struct {
 	bits    uint8
 }
 
-// walkName is one $FILE_NAME of a record, its text in the name arena.
+// walkName is one $FILE_NAME of a record, its text in its chunk's arena.
 type walkName struct {
 	rec    uint64
 	parent fileRef
@@ -73,14 +74,43 @@ type walkName struct {
 
 // walkScan is the result of one pass over the $MFT.
 type walkScan struct {
-	recs    []walkRec
+	recs []walkRec
+	// What the records of each piece of the $MFT read (perChunk records)
+	// name and map, kept as the piece's parser left it (gathering them
+	// into one table would copy them and hold both at once); the last
+	// chunk holds the names of records with an attribute list.
+	chunks   []walkChunk
+	perChunk uint64
+	slow     map[uint64]*fileInfo
+	// kids of directory d are the names kids[start[d]:start[d+1]].
+	start []uint32
+	kids  []nameRef
+}
+
+// walkChunk holds the names and extents of the records of one chunk; the
+// offsets in its walkRecs and walkNames are into these.
+type walkChunk struct {
 	names   []walkName
 	arena   string
 	extents []fsys.Extent
-	slow    map[uint64]*fileInfo
-	// kids of directory d are names[kids[start[d]:start[d+1]]].
-	start []uint32
-	kids  []uint32
+}
+
+// nameRef is a name in a chunk.
+type nameRef struct{ chunk, i uint32 }
+
+// chunkOf returns the chunk holding record num's names and extents.
+func (sc *walkScan) chunkOf(num uint64) *walkChunk {
+	if sc.recs[num].bits&wrListed != 0 {
+		return &sc.chunks[len(sc.chunks)-1]
+	}
+	return &sc.chunks[num/sc.perChunk]
+}
+
+// name returns the walkName ref points to and its text.
+func (sc *walkScan) name(ref nameRef) (*walkName, string) {
+	c := &sc.chunks[ref.chunk]
+	n := &c.names[ref.i]
+	return n, c.arena[n.off : n.off+uint64(n.n)]
 }
 
 // walkChunkOut is what parsing one chunk of the $MFT adds; offsets in
@@ -167,22 +197,21 @@ func (w *walker) dir(dir uint64, path string) error {
 	// in the root.
 	w.gen++
 	gen := w.gen
-	for _, i := range list {
-		if c := &sc.names[i]; c.ns != nsDOS {
+	for _, ref := range list {
+		if c, _ := sc.name(ref); c.ns != nsDOS {
 			w.stamp[c.rec] = gen
 		}
 	}
 	base := len(w.stack)
 	defer func() { w.stack = w.stack[:base] }()
-	for _, i := range list {
-		c := &sc.names[i]
+	for _, ref := range list {
+		c, name := sc.name(ref)
 		if c.ns == nsDOS && w.stamp[c.rec] == gen || c.rec == dir || dir == recRoot && c.rec < firstUserRecord {
 			continue
 		}
 		if k := sc.recs[c.rec].kind; k != wrFast && k != wrSlow {
 			continue
 		}
-		name := sc.arena[c.off : c.off+uint64(c.n)]
 		if !c.plain {
 			name = fsys.SafeName(name)
 		}
@@ -268,12 +297,13 @@ func (w *walker) info(num uint64, name string) fs.FileInfo {
 			fsys.KV{Key: "owner_id", Value: w.itoa(r.ownerID)},
 			fsys.KV{Key: "usn", Value: strconv.FormatUint(r.usn, 10)})
 	}
-	for _, n := range sc.names[r.names : r.names+uint64(r.nNames)] {
+	chunk := sc.chunkOf(num)
+	for _, n := range chunk.names[r.names : r.names+uint64(r.nNames)] {
 		if n.ns != nsDOS {
 			m.Nlink++
 		}
 		if n.ns == nsDOS || n.ns == nsWin32DOS {
-			extra = append(extra, fsys.KV{Key: "short_name", Value: sc.arena[n.off : n.off+uint64(n.n)]})
+			extra = append(extra, fsys.KV{Key: "short_name", Value: chunk.arena[n.off : n.off+uint64(n.n)]})
 		}
 	}
 	if len(extra) > 0 {
@@ -287,7 +317,7 @@ func (w *walker) info(num uint64, name string) fs.FileInfo {
 			m.Size = r.size
 			m.Allocated = r.alloc
 			if r.nExt > 0 {
-				m.Extents = sc.extents[r.ext : r.ext+uint64(r.nExt) : r.ext+uint64(r.nExt)]
+				m.Extents = chunk.extents[r.ext : r.ext+uint64(r.nExt) : r.ext+uint64(r.nExt)]
 			}
 		}
 	}
@@ -314,10 +344,17 @@ func (v *FS) scanMFT() (*walkScan, error) {
 	if v.records > uint64(v.size/v.recSize) {
 		return nil, formatErr("$MFT", "%d records of %d bytes: more than the volume's %d bytes hold", v.records, v.recSize, v.size)
 	}
-	perChunk := uint64(max(int64(1), walkChunk/v.recSize))
+	perChunk := uint64(max(int64(1), walkReadSize/v.recSize))
 	nChunks := (v.records + perChunk - 1) / perChunk
-	sc := &walkScan{recs: make([]walkRec, v.records), slow: map[uint64]*fileInfo{}}
-	outs := make([]walkChunkOut, nChunks)
+	sc := &walkScan{recs: make([]walkRec, v.records), perChunk: perChunk, slow: map[uint64]*fileInfo{}}
+	// What each chunk's parse gave.
+	type chunkDone struct {
+		chunk    walkChunk
+		slow     []slowInfo
+		deferred []uint64
+		err      error
+	}
+	outs := make([]chunkDone, nChunks)
 	workers := min(uint64(runtime.GOMAXPROCS(0)), nChunks, maxWalkWorkers)
 	var next, failed atomic.Uint64
 	failed.Store(nChunks)
@@ -341,10 +378,12 @@ func (v *FS) scanMFT() (*walkScan, error) {
 				scratch.names, scratch.arena, scratch.extents = scratch.names[:0], scratch.arena[:0], scratch.extents[:0]
 				scratch.slow, scratch.deferred = nil, nil
 				err := v.scanChunk(buf[:int64(n)*v.recSize], first, sc.recs[first:first+n], &scratch, &runs)
-				outs[k] = walkChunkOut{
-					names:    slices.Clone(scratch.names),
-					arena:    slices.Clone(scratch.arena),
-					extents:  slices.Clone(scratch.extents),
+				outs[k] = chunkDone{
+					chunk: walkChunk{
+						names:   slices.Clone(scratch.names),
+						arena:   string(scratch.arena),
+						extents: slices.Clone(scratch.extents),
+					},
 					slow:     scratch.slow,
 					deferred: scratch.deferred,
 					err:      err,
@@ -361,81 +400,46 @@ func (v *FS) scanMFT() (*walkScan, error) {
 		}()
 	}
 	wg.Wait()
-	var nNames, nArena, nExtents int
-	for k := range outs {
-		if outs[k].err != nil {
-			return nil, outs[k].err
-		}
-		nNames += len(outs[k].names)
-		nArena += len(outs[k].arena)
-		nExtents += len(outs[k].extents)
-	}
-	// Gather the chunks' outputs into one table each, chunks in parallel:
-	// each copies to its own place and rebases its records' offsets.
-	sc.names = make([]walkName, nNames)
-	arena := make([]byte, nArena)
-	sc.extents = make([]fsys.Extent, nExtents)
-	type base struct{ names, arena, extents int }
-	bases := make([]base, len(outs))
+	sc.chunks = make([]walkChunk, nChunks+1)
 	var deferred []uint64
-	for k, at := range bases {
-		if k+1 < len(bases) {
-			bases[k+1] = base{at.names + len(outs[k].names), at.arena + len(outs[k].arena), at.extents + len(outs[k].extents)}
+	nNames := 0
+	for k := range outs {
+		out := &outs[k]
+		if out.err != nil {
+			return nil, out.err
 		}
-		for _, s := range outs[k].slow {
+		sc.chunks[k] = out.chunk
+		nNames += len(out.chunk.names)
+		for _, s := range out.slow {
 			sc.slow[s.num] = s.fi
 		}
-		deferred = append(deferred, outs[k].deferred...)
+		deferred = append(deferred, out.deferred...)
 	}
-	next.Store(0)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				k := next.Add(1) - 1
-				if k >= nChunks {
-					return
-				}
-				out, at := &outs[k], bases[k]
-				first := k * perChunk
-				for i := range sc.recs[first:min(first+perChunk, v.records)] {
-					r := &sc.recs[first+uint64(i)]
-					r.names += uint64(at.names)
-					r.ext += uint64(at.extents)
-				}
-				names := sc.names[at.names : at.names+len(out.names)]
-				for i, nm := range out.names {
-					nm.off += uint64(at.arena)
-					names[i] = nm
-				}
-				copy(arena[at.arena:], out.arena)
-				copy(sc.extents[at.extents:], out.extents)
-				*out = walkChunkOut{}
-			}
-		}()
-	}
-	wg.Wait()
 	outs = nil
+	// Records with an attribute list, read whole now: their names go to
+	// the last chunk.
+	last := &sc.chunks[nChunks]
+	var arena []byte
 	for _, num := range deferred {
 		ino, err := v.inode(num)
 		if err != nil {
 			return nil, err
 		}
 		r := &sc.recs[num]
-		r.names, r.nNames = uint64(len(sc.names)), 0
+		r.names, r.nNames = uint64(len(last.names)), 0
+		r.bits |= wrListed
 		for _, fn := range ino.fileNames() {
-			sc.names = append(sc.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(arena)), n: uint32(len(fn.Name)), ns: fn.Namespace, plain: fsys.SafeName(fn.Name) == fn.Name})
+			last.names = append(last.names, walkName{rec: num, parent: fn.Parent, off: uint64(len(arena)), n: uint32(len(fn.Name)), ns: fn.Namespace, plain: fsys.SafeName(fn.Name) == fn.Name})
 			arena = append(arena, fn.Name...)
 			r.nNames++
 		}
 		sc.slow[num] = stripInfo(v.makeInfo(ino, ""))
 		r.kind = wrSlow
 	}
-	sc.arena = string(arena)
-	arena = nil
-	if uint64(len(sc.names)) >= 1<<32-1 {
-		return nil, formatErr("$MFT", "%d file names: too many to walk", len(sc.names))
+	last.arena = string(arena)
+	nNames += len(last.names)
+	if uint64(nNames) >= 1<<32-1 || uint64(len(sc.chunks)) >= 1<<32-1 {
+		return nil, formatErr("$MFT", "%d file names: too many to walk", nNames)
 	}
 	// The names each directory holds, in record order (a counting sort
 	// by parent), leaving out orphans: names whose parent is gone or was
@@ -455,20 +459,24 @@ func (v *FS) scanMFT() (*walkScan, error) {
 		}
 		return parent, true
 	}
-	for i := range sc.names {
-		if p, ok := keep(&sc.names[i]); ok {
-			sc.start[p+1]++
+	for k := range sc.chunks {
+		for i := range sc.chunks[k].names {
+			if p, ok := keep(&sc.chunks[k].names[i]); ok {
+				sc.start[p+1]++
+			}
 		}
 	}
 	for i := uint64(1); i <= v.records; i++ {
 		sc.start[i] += sc.start[i-1]
 	}
-	sc.kids = make([]uint32, sc.start[v.records])
+	sc.kids = make([]nameRef, sc.start[v.records])
 	fill := slices.Clone(sc.start[:v.records])
-	for i := range sc.names {
-		if p, ok := keep(&sc.names[i]); ok {
-			sc.kids[fill[p]] = uint32(i)
-			fill[p]++
+	for k := range sc.chunks {
+		for i := range sc.chunks[k].names {
+			if p, ok := keep(&sc.chunks[k].names[i]); ok {
+				sc.kids[fill[p]] = nameRef{uint32(k), uint32(i)}
+				fill[p]++
+			}
 		}
 	}
 	return sc, nil

@@ -243,7 +243,7 @@ func FuzzScanRecord(f *testing.F) {
 		for i := range rec.Attrs {
 			ino.attrs = append(ino.attrs, &rec.Attrs[i])
 		}
-		sc := &walkScan{recs: recs, names: out.names, arena: string(out.arena), extents: out.extents}
+		sc := &walkScan{recs: recs, perChunk: uint64(len(recs)), chunks: []walkChunk{{names: out.names, arena: string(out.arena), extents: out.extents}, {}}}
 		w := &walker{v: v, sc: sc, strs: map[uint32]string{}}
 		got := w.info(num, "x")
 		want := stripInfo(v.makeInfo(ino, "x"))
