@@ -36,6 +36,8 @@ type FS struct {
 	total     int64
 	used      int64
 	usageOK   bool
+
+	pagedWalk bool // tests: Walk reads the FAT through the page cache, as for one over maxWalkFAT
 }
 
 const (

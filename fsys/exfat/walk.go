@@ -34,7 +34,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		return err
 	}
 	w := &walker{f: f, fat: f.fat}
-	if size := min(f.g.fatSize, (int64(f.g.clusters)+2)*4); size <= maxWalkFAT {
+	if size := min(f.g.fatSize, (int64(f.g.clusters)+2)*4); size <= maxWalkFAT && !f.pagedWalk {
 		b := make(memFAT, size)
 		if _, err := f.r.ReadAt(b, f.g.fatOffset); err != nil && err != io.EOF {
 			return &fs.PathError{Op: "walk", Path: root, Err: fmt.Errorf("exfat: reading FAT at 0x%x: %w", f.g.fatOffset, err)}

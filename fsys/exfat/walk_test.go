@@ -21,6 +21,10 @@ func TestWalk(t *testing.T) {
 			img := buildVolume(t, spec.name, spec.mkfs, spec.mib, spec.extra)
 			f, _ := openImage(t, img)
 			drivertest.CheckWalk(t, f, ".", "deep", "deep/a/b", "readme.txt")
+			// The same through the page cache, as for a FAT over maxWalkFAT.
+			fp, _ := openImage(t, img)
+			fp.pagedWalk = true
+			drivertest.CheckWalk(t, fp, ".")
 			mnt := mountRO(t, img)
 			var want []string
 			filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {

@@ -41,6 +41,8 @@ type FS struct {
 	used      int64
 	usageOK   bool
 	fsinfo    fsInfo
+
+	pagedWalk bool // tests: Walk reads the FAT through the page cache, as for one over maxWalkFAT
 }
 
 const maxCachedDirs = 512

@@ -35,7 +35,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		return err
 	}
 	w := &walker{f: f, fat: f.fat}
-	if f.fat.size <= maxWalkFAT {
+	if f.fat.size <= maxWalkFAT && !f.pagedWalk {
 		b := make([]byte, f.fat.size)
 		if _, err := f.r.ReadAt(b, f.fat.offset); err != nil && err != io.EOF {
 			return &fs.PathError{Op: "walk", Path: root, Err: fmt.Errorf("fat: reading FAT at 0x%x: %w", f.fat.offset, err)}

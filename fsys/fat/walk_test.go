@@ -19,6 +19,10 @@ func TestWalk(t *testing.T) {
 			img := buildVolume(t, spec.name, spec.mkfs, spec.kib, spec.extra)
 			f, _ := openImage(t, img)
 			drivertest.CheckWalk(t, f, ".", "deep", "deep/a/b", "readme.txt")
+			// The same through the page cache, as for a FAT over maxWalkFAT.
+			fp, _ := openImage(t, img)
+			fp.pagedWalk = true
+			drivertest.CheckWalk(t, fp, ".")
 			// mdir -/ -b lists every path, directories with a trailing slash.
 			out := runTool(t, "mdir", "-/", "-a", "-b", "-i", img, "::")
 			var mdir []string
