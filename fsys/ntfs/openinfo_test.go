@@ -1,11 +1,14 @@
 package ntfs_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/grainvm/grain/fsys"
@@ -18,6 +21,12 @@ import (
 func TestOpenInfo(t *testing.T) {
 	v := openImage(t, buildVolume(t))
 	var op fsys.InfoOpener = v
+	type listed struct {
+		p    string
+		info fs.FileInfo
+		want string
+	}
+	var all []listed
 	n := 0
 	err := v.Walk(".", func(p string, info fs.FileInfo) error {
 		if !info.Mode().IsRegular() {
@@ -28,6 +37,7 @@ func TestOpenInfo(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: OpenInfo read %s, Open %s", p, got, want)
 		}
+		all = append(all, listed{p, info, want})
 		n++
 		if n%97 == 0 {
 			st, err := v.Stat(p)
@@ -46,6 +56,30 @@ func TestOpenInfo(t *testing.T) {
 	if n < 5000 {
 		t.Errorf("only %d regular files opened", n)
 	}
+	// Concurrent opens, as bulk readers make them.
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < len(all); i += 4 {
+				e := all[i]
+				f, err := op.OpenInfo(e.p, e.info)
+				if err != nil {
+					t.Errorf("%s: %v", e.p, err)
+					return
+				}
+				h := sha256.New()
+				_, err = io.Copy(h, f)
+				f.Close()
+				if got := hex.EncodeToString(h.Sum(nil)); err != nil || got != e.want {
+					t.Errorf("%s: concurrent OpenInfo read %s (%v), Open %s", e.p, got, err, e.want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	list, err := v.ReadDir("a")
 	if err != nil {
 		t.Fatal(err)
