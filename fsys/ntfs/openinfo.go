@@ -25,7 +25,7 @@ func (v *FS) OpenInfo(name string, info fs.FileInfo) (fsys.File, error) {
 	}
 	num := m.Inode
 	if num >= v.records {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: formatErr(fmt.Sprintf("MFT record %d", num), "beyond the $MFT's %d records", v.records)}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: formatErr(recordWhere(num), "beyond the $MFT's %d records", v.records)}
 	}
 	rec, err := v.recordForOpen(num)
 	if err != nil {

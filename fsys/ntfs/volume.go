@@ -16,8 +16,8 @@ const (
 	chunkRecords    = 16 // MFT records read at once on a cache miss
 )
 
-// FS is an open NTFS volume. It implements fsys.FS, fsys.StreamFS and
-// fsys.WalkFS and is safe for concurrent use.
+// FS is an open NTFS volume. It implements fsys.FS, fsys.StreamFS,
+// fsys.WalkFS and fsys.InfoOpener and is safe for concurrent use.
 type FS struct {
 	r          io.ReaderAt
 	size       int64

@@ -520,6 +520,7 @@ func (a *app) findJSON(img *guest.Image, root string, q *findQuery) error {
 					close(stop)
 				}
 			}
+			clear(b.paths)
 			clear(b.infos)
 			b.paths, b.infos, b.out = b.paths[:0], b.infos[:0], b.out[:0]
 			select {
