@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 )
 
 // ErrFormat reports that the data is not, or is no longer, a valid exFAT
@@ -162,20 +163,7 @@ func (f *FS) loadUpcase() {
 }
 
 func (f *FS) readExtents(ext []fsys.Extent, n int64) ([]byte, error) {
-	b := make([]byte, n)
-	for _, x := range ext {
-		if x.Logical >= n {
-			break
-		}
-		k := min(x.Length, n-x.Logical)
-		if x.Physical+k > f.size {
-			return nil, fmt.Errorf("exfat: data at 0x%x beyond end of volume", x.Physical)
-		}
-		if _, err := f.r.ReadAt(b[x.Logical:x.Logical+k], x.Physical); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("exfat: reading at 0x%x: %w", x.Physical, err)
-		}
-	}
-	return b, nil
+	return extentfile.ReadData(f.r, f.size, "exfat", ext, n, nil)
 }
 
 // Type is "exfat".
@@ -263,14 +251,7 @@ func (f *FS) parseDirAt(ext []fsys.Extent, n int64, ri *rootInfo) (*dirData, err
 	if err != nil {
 		return nil, err
 	}
-	offsetOf := func(i int) int64 {
-		for _, e := range ext {
-			if int64(i) < e.Logical+e.Length {
-				return e.Physical + int64(i) - e.Logical
-			}
-		}
-		return -1
-	}
+	offsetOf := func(i int) int64 { return extentfile.Physical(ext, int64(i)) }
 	entries := parseDir(nil, data, offsetOf, ri, f.warn)
 	return &dirData{entries: entries, extents: ext}, nil
 }

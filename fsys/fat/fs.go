@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 )
 
 // ErrFormat reports that the data is not, or is no longer, a valid FAT
@@ -225,23 +226,11 @@ func (f *FS) loadDir(ext []fsys.Extent, isRoot bool) (*dirData, error) {
 	if total > maxDirSize {
 		return nil, fmt.Errorf("fat: directory at 0x%x: %d bytes is larger than a directory can be", ext[0].Physical, total)
 	}
-	data := make([]byte, total)
-	for _, e := range ext {
-		if e.Physical+e.Length > f.size {
-			return nil, fmt.Errorf("fat: directory data at 0x%x beyond end of volume", e.Physical)
-		}
-		if _, err := f.r.ReadAt(data[e.Logical:e.Logical+e.Length], e.Physical); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("fat: reading directory at 0x%x: %w", e.Physical, err)
-		}
+	data, err := extentfile.ReadData(f.r, f.size, "fat", ext, total, nil)
+	if err != nil {
+		return nil, err
 	}
-	offsetOf := func(i int) int64 {
-		for _, e := range ext {
-			if int64(i) < e.Logical+e.Length {
-				return e.Physical + int64(i) - e.Logical
-			}
-		}
-		return -1
-	}
+	offsetOf := func(i int) int64 { return extentfile.Physical(ext, int64(i)) }
 	all, names, label, hasLabel := parseDir(nil, nil, data, offsetOf, f.g.kind == "fat32")
 	setNames(all, string(names))
 	d := &dirData{extents: ext, byName: make(map[string]int), byFold: make(map[string]int)}

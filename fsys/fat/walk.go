@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 	"github.com/grainvm/grain/fsys/internal/treewalk"
 )
 
@@ -104,31 +105,17 @@ func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[
 	f, g := w.f, w.f.g
 	var total int64
 	for _, x := range d.ext {
-		if x.Physical < 0 || x.Physical+x.Length > f.size {
-			return nil, fmt.Errorf("fat: directory data at 0x%x beyond end of volume", x.Physical)
-		}
 		total += x.Length
 	}
 	if total > maxDirSize {
 		return nil, fmt.Errorf("fat: directory at 0x%x: %d bytes is larger than a directory can be", d.ext[0].Physical, total)
 	}
-	if int64(cap(s.data)) < total {
-		s.data = make([]byte, total)
+	data, err := extentfile.ReadData(f.r, f.size, "fat", d.ext, total, s.data)
+	if err != nil {
+		return nil, err
 	}
-	data := s.data[:total]
-	for _, x := range d.ext {
-		if _, err := f.r.ReadAt(data[x.Logical:x.Logical+x.Length], x.Physical); err != nil && err != io.EOF {
-			return nil, fmt.Errorf("fat: reading directory at 0x%x: %w", x.Physical, err)
-		}
-	}
-	offsetOf := func(i int) int64 {
-		for _, x := range d.ext {
-			if int64(i) < x.Logical+x.Length {
-				return x.Physical + int64(i) - x.Logical
-			}
-		}
-		return -1
-	}
+	s.data = data
+	offsetOf := func(i int) int64 { return extentfile.Physical(d.ext, int64(i)) }
 	s.ents, s.names, _, _ = parseDir(s.ents[:0], s.names[:0], data, offsetOf, g.kind == "fat32")
 	ents := s.ents[:0]
 	for _, e := range s.ents {

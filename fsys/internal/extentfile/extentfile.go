@@ -203,3 +203,46 @@ func Overlap(ext []fsys.Extent) bool {
 	}
 	return false
 }
+
+// ReadData reads the first n bytes of the data ext maps (file order, no
+// holes) from r, a volume of size bytes, into buf, which is grown when too
+// small; bytes ext does not reach are left zero. The caller bounds n (a
+// directory's or table's limit) before calling. pkg names the driver in
+// errors.
+func ReadData(r io.ReaderAt, size int64, pkg string, ext []fsys.Extent, n int64, buf []byte) ([]byte, error) {
+	if int64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	b := buf[:n]
+	end := int64(0)
+	for _, x := range ext {
+		if x.Logical >= n {
+			break
+		}
+		k := min(x.Length, n-x.Logical)
+		if x.Physical < 0 || x.Physical+k > size {
+			return nil, fmt.Errorf("%s: data at 0x%x beyond end of volume", pkg, x.Physical)
+		}
+		if x.Logical < end {
+			return nil, fmt.Errorf("%s: extents out of order at 0x%x", pkg, x.Physical)
+		}
+		clear(b[end:x.Logical])
+		if _, err := r.ReadAt(b[x.Logical:x.Logical+k], x.Physical); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("%s: reading at 0x%x: %w", pkg, x.Physical, err)
+		}
+		end = x.Logical + k
+	}
+	clear(b[end:])
+	return b, nil
+}
+
+// Physical is the volume offset of byte off of the data ext maps, -1 when
+// ext does not reach it.
+func Physical(ext []fsys.Extent, off int64) int64 {
+	for _, x := range ext {
+		if off >= x.Logical && off < x.Logical+x.Length {
+			return x.Physical + off - x.Logical
+		}
+	}
+	return -1
+}

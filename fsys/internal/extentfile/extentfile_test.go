@@ -125,3 +125,32 @@ func TestOverlap(t *testing.T) {
 		t.Error("overlap not found")
 	}
 }
+
+func TestReadData(t *testing.T) {
+	vol := make([]byte, 4096)
+	for i := range vol {
+		vol[i] = byte(i)
+	}
+	ext := []fsys.Extent{{Logical: 0, Physical: 1000, Length: 500}, {Logical: 500, Physical: 300, Length: 500}}
+	want := append(bytes.Clone(vol[1000:1500]), vol[300:800]...)
+	for _, n := range []int64{0, 1, 500, 700, 1000} {
+		buf := bytes.Repeat([]byte{0xEE}, 2000) // reused buffers come dirty
+		got, err := ReadData(bytes.NewReader(vol), int64(len(vol)), "test", ext, n, buf)
+		if err != nil || !bytes.Equal(got, want[:n]) {
+			t.Errorf("n %d: %v", n, err)
+		}
+	}
+	// Past what ext maps, zeros.
+	got, err := ReadData(bytes.NewReader(vol), int64(len(vol)), "test", ext[:1], 700, bytes.Repeat([]byte{0xEE}, 700))
+	if err != nil || !bytes.Equal(got[:500], want[:500]) || bytes.Count(got[500:], []byte{0}) != 200 {
+		t.Errorf("short extents: %v", err)
+	}
+	if _, err := ReadData(bytes.NewReader(vol), 1200, "test", ext, 1000, nil); err == nil || !strings.Contains(err.Error(), "test: data at 0x3e8 beyond end of volume") {
+		t.Errorf("past the volume: %v", err)
+	}
+	for off, p := range map[int64]int64{0: 1000, 499: 1499, 500: 300, 999: 799, 1000: -1, -1: -1} {
+		if got := Physical(ext, off); got != p {
+			t.Errorf("Physical(%d) = %d, want %d", off, got, p)
+		}
+	}
+}
