@@ -91,13 +91,33 @@ func (f *FS) readDir(in *inode) (*dirList, error) {
 // dirChunk is the most a directory read asks for at once.
 const dirChunk = 256 << 10
 
-// parseDir parses directory inode in, uncached. buf, if not nil, is
-// scratch space the caller lends for the block reads.
-func (f *FS) parseDir(in *inode, buf *[]byte) (*dirList, error) {
+// dirScratch is memory a caller parsing many directories lends to
+// parseDir, to use again from one directory to the next.
+type dirScratch struct {
+	blocks []byte   // block reads
+	names  []byte   // a block's plain names, end to end
+	ends   []int32  // where each ends in names
+	out    []dirent // the entries (returned: valid until the next parse)
+}
+
+// parseDir parses directory inode in, uncached. sc, if not nil, is scratch
+// memory to use; the entries returned then live in it.
+func (f *FS) parseDir(in *inode, sc *dirScratch) (*dirList, error) {
 	if !in.isDir() {
 		return nil, fmt.Errorf("ext4: inode %d is not a directory", in.Ino)
 	}
-	p := &dirParser{f: f, in: in, buf: buf}
+	own := sc == nil
+	if own {
+		sc = &dirScratch{}
+	}
+	p := &dirParser{f: f, in: in, sc: sc}
+	if own {
+		// Room for the entries a directory this size usually holds
+		// (names of a dozen bytes or so), so that the list seldom grows.
+		p.out = make([]dirent, 0, min(in.Size/32, 1<<14))
+	} else {
+		p.out = sc.out[:0]
+	}
 	var err error
 	if in.Flags&flagInlineData != 0 {
 		err = p.inline()
@@ -124,6 +144,9 @@ func (f *FS) parseDir(in *inode, buf *[]byte) (*dirList, error) {
 		es[k] = es[i]
 		k++
 	}
+	if !own {
+		sc.out = es
+	}
 	return &dirList{entries: es[:k:k], casefold: in.Flags&flagCasefold != 0}, nil
 }
 
@@ -132,10 +155,7 @@ type dirParser struct {
 	in   *inode
 	seed uint32
 	out  []dirent
-	buf  *[]byte
-
-	names []byte  // the current block's plain names, end to end
-	ends  []int32 // where each ends in names
+	sc   *dirScratch
 }
 
 func (p *dirParser) inline() error {
@@ -159,13 +179,7 @@ func (p *dirParser) blocks() error {
 		p.seed = crc32cU32(crc32cU32(f.csumSeed, p.in.Ino), p.in.Generation)
 	}
 	nblocks := (uint64(p.in.Size) + uint64(f.bs) - 1) / uint64(f.bs)
-	// Room for the entries a directory this size usually holds (names
-	// of a dozen bytes or so), so that the list seldom grows.
-	p.out = make([]dirent, 0, min(p.in.Size/32, 1<<14))
-	var buf []byte
-	if p.buf != nil {
-		buf = *p.buf
-	}
+	buf := p.sc.blocks
 	perRead := uint64(dirChunk / f.bs)
 	if perRead == 0 {
 		perRead = 1
@@ -195,9 +209,7 @@ func (p *dirParser) blocks() error {
 			k += n
 		}
 	}
-	if p.buf != nil {
-		*p.buf = buf
-	}
+	p.sc.blocks = buf
 	return nil
 }
 
@@ -274,7 +286,8 @@ func (p *dirParser) entries(b []byte, where func() string) error {
 	// The names are substrings of one string holding this block's names:
 	// one allocation per block, not one per name.
 	first := len(p.out)
-	p.names = p.names[:0]
+	sc := p.sc
+	sc.names = sc.names[:0]
 	for off := 0; off < len(b); {
 		if off+8 > len(b) {
 			return fmt.Errorf("ext4: %s: entry at %#x: header runs past the block: %w", where(), off, ErrFormat)
@@ -304,15 +317,15 @@ func (p *dirParser) entries(b []byte, where func() string) error {
 					e.pos |= 1 << 31 // named already
 				} else {
 					// Named below, from p.names.
-					p.names = append(p.names, nb...)
-					p.ends = append(p.ends, int32(len(p.names)))
+					sc.names = append(sc.names, nb...)
+					sc.ends = append(sc.ends, int32(len(sc.names)))
 				}
 				p.out = append(p.out, e)
 			}
 		}
 		off += recLen
 	}
-	all := string(p.names)
+	all := string(sc.names)
 	start, k := 0, 0
 	for i := first; i < len(p.out); i++ {
 		e := &p.out[i]
@@ -320,10 +333,10 @@ func (p *dirParser) entries(b []byte, where func() string) error {
 			e.pos &^= 1 << 31
 			continue
 		}
-		end := int(p.ends[k])
+		end := int(sc.ends[k])
 		e.Safe = all[start:end]
 		start, k = end, k+1
 	}
-	p.ends = p.ends[:0]
+	sc.ends = sc.ends[:0]
 	return nil
 }

@@ -232,13 +232,13 @@ func FuzzDirBlock(f *testing.F) {
 		} else {
 			in.Flags &^= flagIndex
 		}
-		p := &dirParser{f: v, in: &in}
+		p := &dirParser{f: v, in: &in, sc: &dirScratch{}}
 		p.block(blk, 0, 1)
 		p.checkDx(blk, 0, func() string { return "fuzz" })
 		// Inline directory form: the block as i_block.
 		in.Flags |= flagInlineData
 		copy(in.Block[:], blk)
-		p = &dirParser{f: v, in: &in}
+		p = &dirParser{f: v, in: &in, sc: &dirScratch{}}
 		p.inline()
 	})
 }

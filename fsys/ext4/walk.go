@@ -35,9 +35,13 @@ import (
 // that contains one of its ancestors.
 
 const (
-	walkAhead      = 8        // loaded directories per worker waiting for fn
-	walkBatchBytes = 1 << 20  // largest inode table read
-	walkBatchGap   = 32 << 10 // unused inode table bytes a read may span
+	walkAhead      = 8       // loaded directories per worker waiting for fn
+	walkBatchBytes = 1 << 20 // largest inode table read
+	// walkBatchGap is the most inode table bytes not asked for that one
+	// read may span rather than become two: about what a system call
+	// costs in copying. (Wider gaps made a directory of directories read
+	// all its grandchildren's inodes too.)
+	walkBatchGap = 4 << 10
 )
 
 // walkDir is a directory the walk has still to list.
@@ -230,7 +234,8 @@ func (e *walkEntry) isDir() bool {
 }
 
 func (w *walker) work() {
-	var dirBuf, inoBuf []byte
+	var dirBuf dirScratch
+	var inoBuf []byte
 	var order []int32
 	csum := make([]byte, 8+int(w.f.sb.InodeSize))
 	for d := range w.jobs {
@@ -246,7 +251,7 @@ func (w *walker) work() {
 }
 
 // load lists directory d with the inodes of its entries.
-func (w *walker) load(d *walkDir, dirBuf, inoBuf *[]byte, orderBuf *[]int32, csum []byte) ([]walkEntry, error) {
+func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *[]int32, csum []byte) ([]walkEntry, error) {
 	f := w.f
 	if d.in.isSymlink() {
 		// Listed as a directory, but a link: the descent's ReadDir

@@ -27,9 +27,9 @@ import (
 // directory that contains one of its ancestors.
 
 const (
-	walkAhead      = 8        // directories per worker loaded ahead of fn
-	walkBatchBytes = 1 << 20  // largest inode read
-	walkBatchGap   = 32 << 10 // unused inode bytes a read may span
+	walkAhead      = 8       // directories per worker loaded ahead of fn
+	walkBatchBytes = 1 << 20 // largest inode read
+	walkBatchGap   = 4 << 10 // unused inode bytes a read may span (about what a read costs)
 )
 
 type walkDir struct {
