@@ -552,7 +552,9 @@ func (a *app) findJSON(img *guest.Image, root string, q *findQuery) error {
 			return &findBatch{
 				paths: make([]string, 0, findBatchSize),
 				infos: make([]fs.FileInfo, 0, findBatchSize),
-				done:  make(chan struct{}),
+				// Room for typical lines: growing it would copy it.
+				out:  make([]byte, 0, findBatchSize*512),
+				done: make(chan struct{}),
 			}
 		}
 	}
