@@ -111,6 +111,26 @@ func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[
 	offsetOf := func(i int) int64 { return extentfile.Physical(d.ext, int64(i)) }
 	s.ents = parseDir(s.ents[:0], data, offsetOf, nil, f.warn)
 	count := len(s.ents)
+	// The entries' paths, laid out in one buffer: one string for the
+	// directory, each name a suffix of its path.
+	prefix := len(dir) + 1
+	if dir == "." {
+		prefix = 0
+	}
+	size := 0
+	for i := range s.ents {
+		s.ents[i].name = fsys.SafeName(s.ents[i].name)
+		size += prefix + len(s.ents[i].name)
+	}
+	buf := make([]byte, 0, size)
+	for i := range s.ents {
+		if prefix > 0 {
+			buf = append(buf, dir...)
+			buf = append(buf, '/')
+		}
+		buf = append(buf, s.ents[i].name...)
+	}
+	paths := string(buf)
 	infos := make([]walkInfo, count)
 	out := make([]treewalk.Entry[*walkDir], count)
 	exts := make([]fsys.Extent, 0, count)
@@ -119,7 +139,9 @@ func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[
 		e := &s.ents[i]
 		wi := &infos[i]
 		wi.f = f
-		wi.name = fsys.SafeName(e.name)
+		path := paths[:prefix+len(e.name)]
+		paths = paths[len(path):]
+		wi.name = path[prefix:]
 		wi.valid = int64(e.ValidDataLength)
 		m := &wi.meta
 		m.Nlink = 1
@@ -154,7 +176,7 @@ func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[
 			m.Allocated = (n + g.clusterSize - 1) / g.clusterSize * g.clusterSize
 		}
 		o := &out[i]
-		o.Path, o.Info = treewalk.Join(dir, wi.name), wi
+		o.Path, o.Info = path, wi
 		if e.isDir() {
 			o.IsDir, o.Sub = true, &walkDir{ext: m.Extents, err: err}
 			if len(m.Extents) > 0 {
