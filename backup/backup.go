@@ -203,7 +203,7 @@ type run struct {
 	filesTotal, filesDone, bytesTotal, bytesDone, bytesRead, toRead, errs atomic.Int64
 	dataAdded                                                             atomic.Int64
 	toReadList                                                            []*entry
-	planSlots                                                             chan struct{} // goroutines planning subfolders
+	planSlots                                                             chan struct{} // goroutines planning subfolders or writing their trees
 }
 
 func (r *run) report(p string, err error) {
@@ -986,11 +986,42 @@ func (r *run) readStreams(e *entry) {
 	}
 }
 
-// writeTree stores a folder's tree after its subfolders' (bottom-up) and
-// frees its entries. A folder marked same keeps the parent's subtree.
+// writeTree stores a folder's tree after its subfolders' (bottom-up, the
+// subfolders in parallel as plan does) and frees its entries. A folder
+// marked same keeps the parent's subtree.
 func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 	if dir.same {
 		return *dir.psub, nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(dir.children))
+	for i, c := range dir.children {
+		if c.typ != restic.NodeTypeDir || c.err != nil {
+			continue
+		}
+		do := func() {
+			id, err := r.writeTree(ctx, c)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			c.subtree = &id
+		}
+		select {
+		case r.planSlots <- struct{}{}:
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-r.planSlots }()
+				do()
+			}()
+		default:
+			do()
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return restic.ID{}, err
 	}
 	tree := &restic.Tree{Nodes: make([]*restic.Node, 0, len(dir.children))}
 	seen := make(map[string]bool, len(dir.children))
@@ -1002,11 +1033,7 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 			continue
 		}
 		if c.typ == restic.NodeTypeDir {
-			id, err := r.writeTree(ctx, c)
-			if err != nil {
-				return restic.ID{}, err
-			}
-			c.subtree = &id
+			id := *c.subtree
 			r.mu.Lock()
 			switch {
 			case c.psub == nil:
