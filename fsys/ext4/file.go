@@ -248,7 +248,27 @@ func (i *fileInfo) Sys() any {
 // meta gathers everything fsys.Meta holds; what cannot be read is noted
 // in Extra under "error".
 func (f *FS) meta(in *inode) *fsys.Meta {
-	m := &fsys.Meta{
+	m := new(fsys.Meta)
+	f.fillMeta(m, in, nil)
+	return m
+}
+
+// metaArena holds the Metas of one directory's entries, with their
+// extents and extras, in a few shared allocations (the walk builds them
+// by the hundred thousand).
+type metaArena struct {
+	exts []fsys.Extent
+	kvs  []fsys.KV
+}
+
+// fillMeta is meta into m, taking slices from a when it is not nil.
+func (f *FS) fillMeta(m *fsys.Meta, in *inode, a *metaArena) {
+	var exts []fsys.Extent
+	var kvs []fsys.KV
+	if a != nil {
+		exts, kvs = a.exts[len(a.exts):], a.kvs[len(a.kvs):]
+	}
+	*m = fsys.Meta{
 		Inode:      uint64(in.Ino),
 		Generation: in.Generation,
 		Nlink:      uint32(in.LinksCount),
@@ -262,7 +282,7 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 		UID:        in.UID,
 		GID:        in.GID,
 	}
-	note := func(err error) { m.Extra = append(m.Extra, fsys.KV{Key: "error", Value: err.Error()}) }
+	note := func(err error) { kvs = append(kvs, fsys.KV{Key: "error", Value: err.Error()}) }
 	switch in.Mode & sIFMT {
 	case sIFCHR, sIFBLK:
 		m.Rdev = in.rdev()
@@ -289,7 +309,7 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 			if r.Uninit || r.Logical >= limit && !in.isDir() {
 				continue
 			}
-			m.Extents = append(m.Extents, fsys.Extent{
+			exts = append(exts, fsys.Extent{
 				Logical:  int64(r.Logical) * f.bs,
 				Physical: int64(r.Physical) * f.bs,
 				Length:   int64(r.Length) * f.bs,
@@ -297,13 +317,20 @@ func (f *FS) meta(in *inode) *fsys.Meta {
 		}
 	}
 	if in.Flags&flagInlineData != 0 {
-		m.Extra = append(m.Extra, fsys.KV{Key: "inline_data", Value: "true"})
+		kvs = append(kvs, fsys.KV{Key: "inline_data", Value: "true"})
 	}
 	if in.csumBad {
-		m.Extra = append(m.Extra, fsys.KV{Key: "checksum", Value: "inode checksum mismatch"})
+		kvs = append(kvs, fsys.KV{Key: "checksum", Value: "inode checksum mismatch"})
 	}
-	m.Extra = append(m.Extra, fsys.KV{Key: "flags", Value: "0x" + strconv.FormatUint(uint64(in.Flags), 16)})
-	return m
+	kvs = append(kvs, fsys.KV{Key: "flags", Value: flagsString(in.Flags)})
+	if len(exts) > 0 {
+		m.Extents = exts[:len(exts):len(exts)]
+	}
+	m.Extra = kvs[:len(kvs):len(kvs)]
+	if a != nil {
+		// Carry on after what was used (in the same array if it held).
+		a.exts, a.kvs = exts[len(exts):], kvs[len(kvs):]
+	}
 }
 
 // hasData reports whether the inode's i_block holds a data mapping (not a
@@ -491,3 +518,19 @@ var (
 	_ fsys.FS   = (*FS)(nil)
 	_ fsys.File = (*file)(nil)
 )
+
+// flagsString is i_flags as "%#x" prints it, without formatting the
+// values nearly every inode has.
+func flagsString(fl uint32) string {
+	switch fl {
+	case 0:
+		return "0x0"
+	case flagExtents:
+		return "0x80000"
+	case flagExtents | flagIndex:
+		return "0x81000"
+	case flagInlineData:
+		return "0x10000000"
+	}
+	return "0x" + strconv.FormatUint(uint64(fl), 16)
+}

@@ -312,6 +312,8 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 
 	isz := int64(f.sb.InodeSize)
 	meta := w.wantMeta.Load()
+	var arena *metaArena
+	var metas []fsys.Meta
 	for i := 0; i < len(order); {
 		// A batch: inodes whose table slots lie close together.
 		first := &es[order[i]]
@@ -359,7 +361,15 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 			}
 			e.info.fs, e.info.in, e.info.want = f, &e.in, &w.wantMeta
 			if meta {
-				e.info.Sys()
+				// Not yet seen by any other goroutine: fill in the Meta
+				// and mark it made.
+				if arena == nil {
+					arena = &metaArena{exts: make([]fsys.Extent, 0, len(es)), kvs: make([]fsys.KV, 0, len(es)+8)}
+					metas = make([]fsys.Meta, len(es))
+				}
+				e.info.meta = &metas[k]
+				f.fillMeta(e.info.meta, &e.in, arena)
+				e.info.once.Do(func() {})
 			}
 		}
 		i = j

@@ -47,6 +47,12 @@ func descend(v *FS, root string, skip func(string) bool) ([]listed, error) {
 // walkList lists root with Walk, checking that every directory comes
 // before its entries.
 func walkList(v *FS, root string, skip func(string) bool) ([]listed, error) {
+	return walkListSys(v, root, skip, false)
+}
+
+// walkListSys is walkList; with sys set, fn asks each info for its Meta
+// (the walk then builds them ahead, in its workers).
+func walkListSys(v *FS, root string, skip func(string) bool, sys bool) ([]listed, error) {
 	var out []listed
 	seen := map[string]bool{}
 	err := v.Walk(root, func(p string, info fs.FileInfo) error {
@@ -60,6 +66,9 @@ func walkList(v *FS, root string, skip func(string) bool) ([]listed, error) {
 			}
 		}
 		seen[p] = true
+		if sys {
+			info.Sys()
+		}
 		out = append(out, listed{p, info})
 		if skip != nil && skip(p) && info.IsDir() {
 			return fs.SkipDir
@@ -96,14 +105,18 @@ func sameListing(t *testing.T, what string, got, want []listed) {
 func agree(t *testing.T, v *FS, root string, skip func(string) bool) int {
 	t.Helper()
 	want, werr := descend(v, root, skip)
-	got, gerr := walkList(v, root, skip)
-	if (werr == nil) != (gerr == nil) {
-		t.Fatalf("walk %s: error %v, descent %v", root, gerr, werr)
-	}
-	if werr == nil {
-		sameListing(t, root, got, want)
-	} else {
-		t.Logf("walk %s: %v; descent: %v", root, gerr, werr)
+	var got []listed
+	for _, sys := range []bool{false, true} {
+		var gerr error
+		got, gerr = walkListSys(v, root, skip, sys)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("walk %s: error %v, descent %v", root, gerr, werr)
+		}
+		if werr == nil {
+			sameListing(t, root, got, want)
+		} else {
+			t.Logf("walk %s: %v; descent: %v", root, gerr, werr)
+		}
 	}
 	return len(got)
 }
@@ -282,4 +295,12 @@ func (i metaInfo) Sys() any {
 		return nil
 	}
 	return i.m
+}
+
+func TestFlagsString(t *testing.T) {
+	for _, fl := range []uint32{0, flagExtents, flagExtents | flagIndex, flagInlineData, 0x12345, 0xFFFFFFFF} {
+		if got, want := flagsString(fl), fmt.Sprintf("%#x", fl); got != want {
+			t.Errorf("flagsString(%#x) = %s", fl, got)
+		}
+	}
 }
