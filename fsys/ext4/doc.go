@@ -22,4 +22,9 @@
 // FileInfo.Sys returns a *fsys.Meta with the inode's Unix metadata,
 // nanosecond times (with the extra epoch bits for dates after 2038),
 // extended attributes as Linux names them, and the file's extents.
+//
+// FS also implements fsys.WalkFS, a whole-tree walk that loads directories
+// and their entries' inodes in parallel, with batched inode table reads,
+// and lists them depth first in name order; and fsys.InfoOpener, which
+// opens a file from the inode a FileInfo carries, without a path look-up.
 package ext4

@@ -16,6 +16,10 @@
 // the hash/leaf/free blocks are not needed and not read. v5 metadata CRCs
 // are verified: a mismatch is recorded in Warnings, not an error.
 //
+// FS also implements fsys.WalkFS (a whole-tree walk loading directories
+// and their inodes in parallel, inodes read in batches by their place on
+// the volume) and fsys.InfoOpener (open from the inode a FileInfo carries).
+//
 // Not supported: realtime volumes' data (files flagged realtime report
 // Special "realtime" and cannot be read), external logs (the log is never
 // replayed: a dirty volume is read as it is on disk), and the metadir and
