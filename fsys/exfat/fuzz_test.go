@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -93,7 +94,7 @@ func FuzzChain(f *testing.F) {
 		tb := newTable(bytes.NewReader(fat), g)
 		ext, n, err := tb.chain(first, want, 4096, contiguous)
 		// The walk's in-memory FAT follows the same chain.
-		ext2, n2, err2 := chain(g, memFAT(fat), first, want, 4096, contiguous, nil)
+		ext2, n2, err2 := chain(g, walkFAT{extentfile.NewRegion(bytes.NewReader(fat), "exfat", 0, int64(len(fat)))}, first, want, 4096, contiguous, nil)
 		if (err == nil) != (err2 == nil) || n != n2 || len(ext) != len(ext2) {
 			t.Fatalf("paged FAT: %v %d %v; in-memory FAT: %v %d %v", ext, n, err, ext2, n2, err2)
 		}

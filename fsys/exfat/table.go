@@ -34,15 +34,16 @@ type nexter interface {
 	next(c uint32) (uint32, error)
 }
 
-// memFAT is the FAT in memory (a walk reads it once).
-type memFAT []byte
+// walkFAT is the FAT as a walk reads it: in large pages on first use, kept
+// for the walk (see extentfile.Region).
+type walkFAT struct{ r *extentfile.Region }
 
-func (m memFAT) next(c uint32) (uint32, error) {
-	off := int64(c) * 4
-	if off+4 > int64(len(m)) {
-		return 0, fmt.Errorf("exfat: FAT entry %d beyond the FAT", c)
+func (m walkFAT) next(c uint32) (uint32, error) {
+	var b [4]byte
+	if _, err := m.r.ReadAt(b[:], int64(c)*4); err != nil {
+		return 0, fmt.Errorf("exfat: FAT entry %d: %w", c, err)
 	}
-	return binary.LittleEndian.Uint32(m[off:]), nil
+	return binary.LittleEndian.Uint32(b[:]), nil
 }
 
 func (t *table) next(c uint32) (uint32, error) {

@@ -2,7 +2,6 @@ package exfat
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"time"
 
@@ -13,8 +12,9 @@ import (
 
 var _ fsys.WalkFS = (*FS)(nil)
 
-// maxWalkFAT bounds the FAT a walk reads into memory at once (16M
-// clusters); a larger one is read through the bounded page cache.
+// maxWalkFAT bounds the FAT a walk keeps in memory (16M clusters, read in
+// large pages as its chains reach them); a larger one is read through the
+// bounded page cache.
 const maxWalkFAT = 64 << 20
 
 // Walk calls fn for root and every file and directory below it (see
@@ -36,11 +36,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 	}
 	w := &walker{f: f, fat: f.fat}
 	if size := min(f.g.fatSize, (int64(f.g.clusters)+2)*4); size <= maxWalkFAT && !f.pagedWalk {
-		b := make(memFAT, size)
-		if _, err := f.r.ReadAt(b, f.g.fatOffset); err != nil && err != io.EOF {
-			return &fs.PathError{Op: "walk", Path: root, Err: fmt.Errorf("exfat: reading FAT at 0x%x: %w", f.g.fatOffset, err)}
-		}
-		w.fat = b
+		w.fat = walkFAT{extentfile.NewRegion(f.r, "exfat", f.g.fatOffset, size)}
 	}
 	key := uint64(f.g.bs.FirstClusterOfRootDirectory)
 	if n.e != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/extentfile"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -115,7 +116,7 @@ func FuzzChain(f *testing.F) {
 		tb := newTable(bytes.NewReader(buf), g, 0)
 		ext, n, err := tb.chain(first, want, 4096)
 		// The walk's in-memory FAT follows the same chain.
-		ext2, n2, err2 := chain(g, &memFAT{kind: g.kind, b: buf}, first, want, 4096, nil)
+		ext2, n2, err2 := chain(g, &walkFAT{kind: g.kind, r: extentfile.NewRegion(bytes.NewReader(buf), "fat", 0, int64(len(buf)))}, first, want, 4096, nil)
 		if (err == nil) != (err2 == nil) || n != n2 || len(ext) != len(ext2) {
 			t.Fatalf("paged FAT: %v %d %v; in-memory FAT: %v %d %v", ext, n, err, ext2, n2, err2)
 		}

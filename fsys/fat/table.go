@@ -107,24 +107,26 @@ func decodeEntry(kind string, c uint32, b []byte) uint32 {
 	return (uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24) & 0x0FFFFFFF
 }
 
-// nexter gives the next cluster of a chain: the paged table, or a whole
-// FAT held in memory for a walk.
+// nexter gives the next cluster of a chain: the paged table, or the FAT
+// a walk keeps.
 type nexter interface {
 	next(c uint32) (uint32, error)
 }
 
-// memFAT is a whole FAT copy in memory (a walk reads it once).
-type memFAT struct {
+// walkFAT is the FAT copy as a walk reads it: in large pages on first use,
+// kept for the walk (see extentfile.Region).
+type walkFAT struct {
 	kind string
-	b    []byte
+	r    *extentfile.Region
 }
 
-func (m *memFAT) next(c uint32) (uint32, error) {
+func (m *walkFAT) next(c uint32) (uint32, error) {
 	off, n := entryPos(m.kind, c)
-	if off+n > int64(len(m.b)) {
-		return 0, fmt.Errorf("fat: FAT entry of cluster %d at 0x%x beyond the FAT", c, off)
+	var b [4]byte
+	if _, err := m.r.ReadAt(b[:n], off); err != nil {
+		return 0, fmt.Errorf("fat: FAT entry of cluster %d: %w", c, err)
 	}
-	return decodeEntry(m.kind, c, m.b[off:off+n]), nil
+	return decodeEntry(m.kind, c, b[:n]), nil
 }
 
 // eoc, bad: the end-of-chain and bad-cluster markers of the FAT type.

@@ -2,7 +2,6 @@ package fat
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"time"
 
@@ -13,13 +12,14 @@ import (
 
 var _ fsys.WalkFS = (*FS)(nil)
 
-// maxWalkFAT bounds the FAT a walk reads into memory at once; a larger FAT
-// (a FAT32 volume of more than 16M clusters) is read through the bounded
-// page cache instead.
+// maxWalkFAT bounds the FAT a walk keeps in memory (read in large pages as
+// its chains reach them); a larger FAT (a FAT32 volume of more than 16M
+// clusters) is read through the bounded page cache instead.
 const maxWalkFAT = 64 << 20
 
 // Walk calls fn for root and every file and directory below it (see
-// fsys.WalkFS). It reads the FAT once, then reads and parses directories
+// fsys.WalkFS). It reads the FAT once (the parts it needs, in large
+// pages), and reads and parses directories
 // on several goroutines ahead of fn, each directory's clusters in as few
 // reads as its chain allows; the infos it passes carry their Meta
 // complete, extents included. Entries come breadth first, each directory's
@@ -37,11 +37,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 	}
 	w := &walker{f: f, fat: f.fat}
 	if f.fat.size <= maxWalkFAT && !f.pagedWalk {
-		b := make([]byte, f.fat.size)
-		if _, err := f.r.ReadAt(b, f.fat.offset); err != nil && err != io.EOF {
-			return &fs.PathError{Op: "walk", Path: root, Err: fmt.Errorf("fat: reading FAT at 0x%x: %w", f.fat.offset, err)}
-		}
-		w.fat = &memFAT{kind: f.g.kind, b: b}
+		w.fat = &walkFAT{kind: f.g.kind, r: extentfile.NewRegion(f.r, "fat", f.fat.offset, f.fat.size)}
 	}
 	start := &walkDir{ext: n.dir.extents}
 	var key uint64

@@ -154,3 +154,31 @@ func TestReadData(t *testing.T) {
 		}
 	}
 }
+
+func TestRegion(t *testing.T) {
+	vol := make([]byte, 3*regionPage+100)
+	for i := range vol {
+		vol[i] = byte(i * 7)
+	}
+	g := NewRegion(bytes.NewReader(vol), "test", 50, int64(len(vol))-50)
+	for _, off := range []int64{0, 1, regionPage - 2, regionPage - 1, regionPage, 3*regionPage - 1, int64(len(vol)) - 54} {
+		b := make([]byte, 4)
+		if n, err := g.ReadAt(b, off); n != 4 || err != nil || !bytes.Equal(b, vol[50+off:54+off]) {
+			t.Errorf("ReadAt(%d) = %d, %v, %x", off, n, err, b)
+		}
+	}
+	if _, err := g.ReadAt(make([]byte, 4), int64(len(vol))-53); err == nil {
+		t.Error("read past the region")
+	}
+	if _, err := g.ReadAt(make([]byte, 1), -1); err == nil {
+		t.Error("negative offset")
+	}
+	bad := NewRegion(errReaderAt{}, "test", 0, 10)
+	if _, err := bad.ReadAt(make([]byte, 1), 0); err == nil || !strings.Contains(err.Error(), "boom") {
+		t.Errorf("read error: %v", err)
+	}
+}
+
+type errReaderAt struct{}
+
+func (errReaderAt) ReadAt([]byte, int64) (int, error) { return 0, errors.New("boom") }
