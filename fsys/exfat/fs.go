@@ -117,10 +117,12 @@ func (f *FS) readBootRegion(first int64) (*geometry, error) {
 	return g, nil
 }
 
+// warn records a warning once: a directory parsed again (by a walk, or
+// after leaving the cache) reports the same entry sets again.
 func (f *FS) warn(s string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.warnings) < maxWarnings {
+	if len(f.warnings) < maxWarnings && !slices.Contains(f.warnings, s) {
 		f.warnings = append(f.warnings, s)
 	}
 }

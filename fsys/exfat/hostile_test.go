@@ -96,6 +96,13 @@ func TestHostile(t *testing.T) {
 		if w := f.Warnings(); len(w) != 1 || !strings.Contains(w[0], "SetChecksum") {
 			t.Errorf("Warnings = %q", w)
 		}
+		// A walk parses the root again: the warning stays one.
+		if err := drivertest.WalkFast(f); err != nil {
+			t.Errorf("Walk: %v", err)
+		}
+		if w := f.Warnings(); len(w) != 1 {
+			t.Errorf("Warnings after a walk = %q", w)
+		}
 	})
 	t.Run("no-fat-chain", func(t *testing.T) {
 		b, f := fresh()
