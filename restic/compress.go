@@ -36,7 +36,8 @@ func newZstdCodec() (*zstdCodec, error) {
 		return nil, fmt.Errorf("restic: zstd encoder: %w", err)
 	}
 	dec, err := zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(n),
+		// Trees are loaded by a goroutine per core and the caller.
+		zstd.WithDecoderConcurrency(n+1),
 		zstd.WithDecoderMaxMemory(maxDecompressed),
 		zstd.WithDecoderMaxWindow(maxDecompressed))
 	if err != nil {

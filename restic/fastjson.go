@@ -240,11 +240,51 @@ const (
 	fkError
 )
 
-var fastNodeKeys = map[string]int{
-	"name": fkName, "type": fkType, "mode": fkMode, "mtime": fkMtime, "atime": fkAtime, "ctime": fkCtime,
-	"uid": fkUID, "gid": fkGID, "user": fkUser, "group": fkGroup, "inode": fkInode, "device_id": fkDeviceID,
-	"size": fkSize, "links": fkLinks, "linktarget": fkLinkTarget, "generic_attributes": fkGeneric,
-	"device": fkDevice, "content": fkContent, "subtree": fkSubtree, "error": fkError,
+// fastNodeKey returns the bit of a node key the fast path knows, or 0.
+func fastNodeKey(k []byte) int {
+	switch string(k) {
+	case "name":
+		return fkName
+	case "type":
+		return fkType
+	case "mode":
+		return fkMode
+	case "mtime":
+		return fkMtime
+	case "atime":
+		return fkAtime
+	case "ctime":
+		return fkCtime
+	case "uid":
+		return fkUID
+	case "gid":
+		return fkGID
+	case "user":
+		return fkUser
+	case "group":
+		return fkGroup
+	case "inode":
+		return fkInode
+	case "device_id":
+		return fkDeviceID
+	case "size":
+		return fkSize
+	case "links":
+		return fkLinks
+	case "linktarget":
+		return fkLinkTarget
+	case "generic_attributes":
+		return fkGeneric
+	case "device":
+		return fkDevice
+	case "content":
+		return fkContent
+	case "subtree":
+		return fkSubtree
+	case "error":
+		return fkError
+	}
+	return 0
 }
 
 func (p *fastParser) node() (*Node, bool) {
@@ -262,8 +302,8 @@ func (p *fastParser) node() (*Node, bool) {
 		if !ok || !p.lit(':') {
 			return nil, false
 		}
-		bit, known := fastNodeKeys[string(k)]
-		if !known || seen&bit != 0 {
+		bit := fastNodeKey(k)
+		if bit == 0 || seen&bit != 0 {
 			return nil, false
 		}
 		seen |= bit

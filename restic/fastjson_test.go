@@ -163,3 +163,18 @@ func FuzzIndexFast(f *testing.F) {
 		}
 	})
 }
+
+// TestMarshalGeneric: the generic attributes encoded without reflection
+// are what json.Marshal gives.
+func TestMarshalGeneric(t *testing.T) {
+	for _, v := range []any{FileTime{}, FileTime{LowDateTime: 1<<32 - 1, HighDateTime: 30000000}, uint32(0), uint32(1<<32 - 1), uint32(0x2020), "x", 1.5} {
+		got, err := marshalGeneric(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(v)
+		if string(got) != string(want) {
+			t.Errorf("%#v: %s, want %s", v, got, want)
+		}
+	}
+}

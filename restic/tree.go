@@ -126,7 +126,7 @@ func (n *Node) UnmarshalJSON(b []byte) error {
 
 // SetGeneric stores a generic attribute value (JSON-encoded).
 func (n *Node) SetGeneric(name string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshalGeneric(v)
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,23 @@ func (n *Node) SetGeneric(name string, v any) error {
 	}
 	n.GenericAttributes[name] = b
 	return nil
+}
+
+// marshalGeneric encodes a generic attribute value as json.Marshal does,
+// without reflection for the values every NTFS node has.
+func marshalGeneric(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case FileTime:
+		b := make([]byte, 0, 48)
+		b = append(b, `{"LowDateTime":`...)
+		b = strconv.AppendUint(b, uint64(x.LowDateTime), 10)
+		b = append(b, `,"HighDateTime":`...)
+		b = strconv.AppendUint(b, uint64(x.HighDateTime), 10)
+		return append(b, '}'), nil
+	case uint32:
+		return strconv.AppendUint(make([]byte, 0, 10), uint64(x), 10), nil
+	}
+	return json.Marshal(v)
 }
 
 // Generic decodes a generic attribute into v; it reports false if absent.
