@@ -208,6 +208,9 @@ func openLayer(path string, opts *Options) (*Layer, error) {
 	l.Path = path
 	l.FileSize = size
 	l.closer = f
+	if fi.Mode().IsRegular() {
+		l.file = f
+	}
 	return l, nil
 }
 

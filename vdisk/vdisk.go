@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/grainvm/grain/vdisk/extent"
 )
@@ -86,6 +87,7 @@ type Layer struct {
 	differencing bool
 	parent       parentRef
 	closer       io.Closer
+	file         *os.File // the image file, where it is a regular file
 }
 
 // NamedValue is a named, printable fact about an image.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -237,7 +239,7 @@ func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
 	)
 	useDirect.Store(direct != nil)
 	write := func(b []byte, off int64) error {
-		if useDirect.Load() && off%outPage == 0 && len(b)%outPage == 0 {
+		if useDirect.Load() && off%outPage == 0 && len(b)%outPage == 0 && uintptr(unsafe.Pointer(&b[0]))%outPage == 0 {
 			_, err := direct.WriteAt(b, off)
 			if err == nil {
 				return nil
@@ -252,7 +254,7 @@ func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
 	}
 	work := func() error {
 		buf := alignedBuffer(convertChunk, outPage)
-		var exts []extent.Extent
+		var srcs []vdisk.Source
 		for !failed.Load() {
 			off := next.Add(convertChunk) - convertChunk
 			if off >= size {
@@ -260,10 +262,14 @@ func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
 			}
 			n := min(int64(convertChunk), size-off)
 			var err error
-			if exts, err = d.Extents(exts[:0], off, n); err != nil {
+			if srcs, err = d.Sources(srcs[:0], off, n); err != nil {
 				return err
 			}
-			if hasData(exts) {
+			copied, err := copyVerbatim(srcs, write)
+			if err != nil {
+				return err
+			}
+			if !copied && hasDataSource(srcs) {
 				p := buf[:n]
 				if _, err := d.ReadAt(p, off); err != nil && err != io.EOF {
 					return fmt.Errorf("reading the virtual disk at %d: %w", off, err)
@@ -293,6 +299,67 @@ func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
 		}
 	}
 	return first
+}
+
+// maxMapped bounds the pieces of one chunk copied from mappings: a chunk
+// split finer (sector bitmaps of a differencing layer) is read whole
+// instead, one read rather than a mapping per piece.
+const maxMapped = 16
+
+// copyVerbatim copies a chunk whose data all lies verbatim in layer files
+// from mappings of those files, so that its bytes are not first copied
+// into a buffer: the pages of the source's page cache go to write as they
+// are (to the device, with direct I/O). Zero runs are left out as by
+// writeRuns. It reports false, having written nothing, where some data of
+// the chunk must be read through the disk (or mapping is not available):
+// the caller then reads the chunk.
+func copyVerbatim(srcs []vdisk.Source, write func([]byte, int64) error) (bool, error) {
+	pieces := 0
+	for _, s := range srcs {
+		if s.State != extent.Data {
+			continue
+		}
+		if s.File == nil {
+			return false, nil
+		}
+		pieces++
+	}
+	if pieces == 0 || pieces > maxMapped {
+		return pieces == 0, nil
+	}
+	for _, s := range srcs {
+		if s.State != extent.Data {
+			continue
+		}
+		b, unmap, err := mapFile(s.File, s.FileOffset, s.Length)
+		if err != nil {
+			// No mapping here: the chunk is read instead (rewriting
+			// the pieces written so far with the same bytes).
+			return false, nil
+		}
+		err = writeMapped(b, s.Offset, write)
+		unmap()
+		if err != nil {
+			return true, fmt.Errorf("convert: copying %s at %d: %w", s.File.Name(), s.FileOffset, err)
+		}
+	}
+	return true, nil
+}
+
+// writeMapped is writeRuns over a file mapping: a fault on it (the file
+// shrank under us) is an error, not a crash.
+func writeMapped(b []byte, off int64, write func([]byte, int64) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(runtime.Error)
+			if !ok {
+				panic(r)
+			}
+			err = fmt.Errorf("the file changed while it was read (%v)", re)
+		}
+	}()
+	return writeRuns(b, off, write)
 }
 
 // writeRuns writes p (the disk at off, off page-aligned) through write,
@@ -342,6 +409,15 @@ func alignedBuffer(n, align int) []byte {
 		skip = align - r
 	}
 	return b[skip : skip+n : skip+n]
+}
+
+func hasDataSource(srcs []vdisk.Source) bool {
+	for _, s := range srcs {
+		if s.State == extent.Data {
+			return true
+		}
+	}
+	return false
 }
 
 func hasData(exts []extent.Extent) bool {

@@ -18,3 +18,18 @@ func openDirect(f *os.File) *os.File {
 	}
 	return d
 }
+
+// mapFile maps n bytes of f at off read-only and shared: the file's page
+// cache pages themselves, no copy. unmap releases them.
+func mapFile(f *os.File, off, n int64) (b []byte, unmap func(), err error) {
+	page := int64(os.Getpagesize())
+	delta := off % page
+	if n <= 0 || off < 0 || n > 1<<40 {
+		return nil, nil, unix.EINVAL
+	}
+	m, err := unix.Mmap(int(f.Fd()), off-delta, int(n+delta), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m[delta : delta+n], func() { unix.Munmap(m) }, nil
+}

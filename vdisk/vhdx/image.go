@@ -453,6 +453,14 @@ func (im *Image) Warnings() []string { return append([]string(nil), im.warnings.
 // ReadFileAt reads the VHDX file itself, through the replayed log.
 func (im *Image) ReadFileAt(p []byte, off int64) (int, error) { return im.f.ReadAt(p, off) }
 
+// Verbatim reports whether ReadFileAt returns [off, off+n) of the file
+// unchanged: the range lies within the file's real size and no write of a
+// replayed log covers any of it. A copier may then take those bytes from
+// the file directly; elsewhere it must read through ReadFileAt.
+func (im *Image) Verbatim(off, n int64) bool {
+	return im.f.verbatim(off, n)
+}
+
 // FileSize is the size of the file after log replay (at least its real size).
 func (im *Image) FileSize() int64 { return im.f.size }
 

@@ -336,6 +336,16 @@ func (o *overlay) apply(p []byte, off int64) {
 	}
 }
 
+// touches reports whether any write of the overlay falls in [off, end).
+func (o *overlay) touches(off, end int64) bool {
+	i := sort.Search(len(o.zeros), func(i int) bool { return o.zeros[i].end > off })
+	if i < len(o.zeros) && o.zeros[i].start < end {
+		return true
+	}
+	j := sort.Search(len(o.keys), func(i int) bool { return o.keys[i]+logSectorSize > off })
+	return j < len(o.keys) && o.keys[j] < end
+}
+
 // fileView reads the image file through the replayed log. Bytes past the
 // real end of the file, up to size, read as zeros (a log may extend the
 // file).
@@ -344,6 +354,14 @@ type fileView struct {
 	realSize int64
 	size     int64
 	ov       *overlay
+}
+
+// verbatim reports whether [off, off+n) reads as the real file's bytes.
+func (f *fileView) verbatim(off, n int64) bool {
+	if off < 0 || n < 0 || off > f.realSize || n > f.realSize-off {
+		return false
+	}
+	return f.ov == nil || !f.ov.touches(off, off+n)
 }
 
 func (f *fileView) ReadAt(p []byte, off int64) (int, error) {
