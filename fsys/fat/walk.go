@@ -67,6 +67,23 @@ type walkScratch struct {
 	data  []byte
 	ents  []entry
 	names []byte
+	// The last time decoded for each field: files of one directory
+	// often share them, and time.Date is the dearest part of an entry.
+	modify, access, birth timeMemo
+}
+
+// timeMemo remembers one fatTime result.
+type timeMemo struct {
+	key uint64
+	t   time.Time
+}
+
+func (m *timeMemo) fatTime(date, tm uint16, tenth uint8) time.Time {
+	key := 1<<40 | uint64(date)<<24 | uint64(tm)<<8 | uint64(tenth)
+	if m.key != key {
+		m.key, m.t = key, fatTime(date, tm, tenth)
+	}
+	return m.t
 }
 
 // walkInfo is the FileInfo a walk gives: the name and the Meta, made
@@ -177,9 +194,9 @@ func (w *walker) read(s *walkScratch, dir string, d *walkDir) ([]treewalk.Entry[
 		if !e.isDir() {
 			m.Size = int64(e.d.FileSize)
 		}
-		m.Modify = fatTime(e.d.WrtDate, e.d.WrtTime, 0xFF)
-		m.Access = fatTime(e.d.LstAccDate, 0, 0xFF)
-		m.Birth = fatTime(e.d.CrtDate, e.d.CrtTime, e.d.CrtTimeTenth)
+		m.Modify = s.modify.fatTime(e.d.WrtDate, e.d.WrtTime, 0xFF)
+		m.Access = s.access.fatTime(e.d.LstAccDate, 0, 0xFF)
+		m.Birth = s.birth.fatTime(e.d.CrtDate, e.d.CrtTime, e.d.CrtTimeTenth)
 		if short := shorts[i].of(str); short != wi.name {
 			if kvs == nil {
 				kvs = make([]fsys.KV, 0, len(ents)-i)
