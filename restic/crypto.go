@@ -115,20 +115,45 @@ func NewRandomKey() (*Key, error) {
 	return k, nil
 }
 
-// poly1305Key builds the one-time Poly1305 key r ‖ AES_K(nonce).
-func (m *MACKey) poly1305Key(nonce []byte) ([32]byte, error) {
+// poly1305KeyWith builds the one-time Poly1305 key r ‖ AES_K(nonce), k16
+// being AES with key K.
+func (m *MACKey) poly1305KeyWith(k16 cipher.Block, nonce []byte) [32]byte {
 	var k [32]byte
-	c, err := aes.NewCipher(m.K[:])
-	if err != nil {
-		return k, err
-	}
 	copy(k[:16], m.R[:])
-	c.Encrypt(k[16:], nonce)
-	return k, nil
+	k16.Encrypt(k[16:], nonce)
+	return k
 }
 
 // Seal encrypts plaintext and appends IV ‖ ciphertext ‖ MAC to dst.
 func (k *Key) Seal(dst, plaintext []byte) ([]byte, error) {
+	c, err := k.newCiphers()
+	if err != nil {
+		return nil, err
+	}
+	return c.seal(dst, plaintext)
+}
+
+// ciphers are a key's AES block ciphers, expanded once for the many blobs
+// a repository seals.
+type ciphers struct {
+	key      *Key
+	enc, mac cipher.Block
+}
+
+func (k *Key) newCiphers() (*ciphers, error) {
+	enc, err := aes.NewCipher(k.Encrypt[:])
+	if err != nil {
+		return nil, err
+	}
+	mac, err := aes.NewCipher(k.MAC.K[:])
+	if err != nil {
+		return nil, err
+	}
+	return &ciphers{key: k, enc: enc, mac: mac}, nil
+}
+
+// seal is Key.Seal with the ciphers expanded.
+func (c *ciphers) seal(dst, plaintext []byte) ([]byte, error) {
 	var iv [ivSize]byte
 	for iv == ([ivSize]byte{}) { // restic rejects an all-zero nonce
 		if _, err := rand.Read(iv[:]); err != nil {
@@ -139,16 +164,9 @@ func (k *Key) Seal(dst, plaintext []byte) ([]byte, error) {
 	dst = append(dst, make([]byte, ivSize+len(plaintext)+macSize)...)
 	out := dst[start:]
 	copy(out, iv[:])
-	block, err := aes.NewCipher(k.Encrypt[:])
-	if err != nil {
-		return nil, err
-	}
 	ct := out[ivSize : ivSize+len(plaintext)]
-	cipher.NewCTR(block, iv[:]).XORKeyStream(ct, plaintext)
-	pk, err := k.MAC.poly1305Key(iv[:])
-	if err != nil {
-		return nil, err
-	}
+	cipher.NewCTR(c.enc, iv[:]).XORKeyStream(ct, plaintext)
+	pk := c.key.MAC.poly1305KeyWith(c.mac, iv[:])
 	var tag [macSize]byte
 	poly1305.Sum(&tag, ct, &pk)
 	copy(out[ivSize+len(plaintext):], tag[:])
@@ -161,31 +179,36 @@ func (k *Key) Open(dst, sealed []byte) ([]byte, error) {
 	if len(sealed) < CiphertextOverhead {
 		return nil, fmt.Errorf("restic: ciphertext of %d bytes shorter than IV and MAC: %w", len(sealed), ErrFormat)
 	}
+	c, err := k.newCiphers()
+	if err != nil {
+		return nil, err
+	}
+	return c.open(dst, sealed)
+}
+
+// open is Key.Open with the ciphers expanded.
+func (c *ciphers) open(dst, sealed []byte) ([]byte, error) {
+	if len(sealed) < CiphertextOverhead {
+		return nil, fmt.Errorf("restic: ciphertext of %d bytes shorter than IV and MAC: %w", len(sealed), ErrFormat)
+	}
 	iv := sealed[:ivSize]
 	ct := sealed[ivSize : len(sealed)-macSize]
 	tag := sealed[len(sealed)-macSize:]
 	if subtle.ConstantTimeCompare(iv, make([]byte, ivSize)) == 1 {
 		return nil, fmt.Errorf("restic: all-zero IV: %w", ErrFormat)
 	}
-	pk, err := k.MAC.poly1305Key(iv)
-	if err != nil {
-		return nil, err
-	}
+	pk := c.key.MAC.poly1305KeyWith(c.mac, iv)
 	var want [macSize]byte
 	poly1305.Sum(&want, ct, &pk)
 	if subtle.ConstantTimeCompare(want[:], tag) != 1 {
 		return nil, ErrMAC
-	}
-	block, err := aes.NewCipher(k.Encrypt[:])
-	if err != nil {
-		return nil, err
 	}
 	// Copy first (dst may share storage with sealed), then decrypt in place.
 	var ivc [ivSize]byte
 	copy(ivc[:], iv)
 	start := len(dst)
 	dst = append(dst, ct...)
-	cipher.NewCTR(block, ivc[:]).XORKeyStream(dst[start:], dst[start:])
+	cipher.NewCTR(c.enc, ivc[:]).XORKeyStream(dst[start:], dst[start:])
 	return dst, nil
 }
 

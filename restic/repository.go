@@ -54,12 +54,13 @@ type InitOptions struct {
 // Repository is an open restic repository. SaveBlob, LoadBlob and the
 // other methods are safe for concurrent use.
 type Repository struct {
-	be    Backend
-	key   *Key
-	keyID ID
-	cfg   Config
-	z     *zstdCodec
-	idx   *Index
+	be      Backend
+	key     *Key
+	ciphers *ciphers // key's, expanded
+	keyID   ID
+	cfg     Config
+	z       *zstdCodec
+	idx     *Index
 
 	mu        sync.Mutex
 	packSize  int
@@ -85,7 +86,11 @@ func newRepository(be Backend, key *Key, keyID ID, cfg Config) (*Repository, err
 	if err != nil {
 		return nil, err
 	}
-	return &Repository{be: be, key: key, keyID: keyID, cfg: cfg, z: z, idx: NewIndex(),
+	c, err := key.newCiphers()
+	if err != nil {
+		return nil, err
+	}
+	return &Repository{be: be, key: key, ciphers: c, keyID: keyID, cfg: cfg, z: z, idx: NewIndex(),
 		packSize: DefaultPackSize, pending: map[BlobHandle]struct{}{}}, nil
 }
 
@@ -329,7 +334,7 @@ func (r *Repository) LoadUnpacked(ctx context.Context, t FileType, id ID) ([]byt
 	if t != ConfigFile && Hash(enc) != id {
 		return nil, fmt.Errorf("restic: %v: content does not match its name (hash %v): %w", h, Hash(enc).Str(), ErrFormat)
 	}
-	plain, err := r.key.Open(enc[:0], enc)
+	plain, err := r.ciphers.open(enc[:0], enc)
 	if err != nil {
 		return nil, fmt.Errorf("restic: %v: %w", h, err)
 	}
@@ -480,7 +485,7 @@ func (r *Repository) SaveBlob(ctx context.Context, t BlobType, data []byte) (ID,
 	}
 	r.mu.Unlock()
 
-	_, err := r.key.Seal(region[:0], p)
+	_, err := r.ciphers.seal(region[:0], p)
 	if err != nil {
 		pk.fail(err)
 	}
@@ -567,7 +572,7 @@ func (r *Repository) writePack(ctx context.Context, pk *packer) error {
 	for _, b := range pk.blobs {
 		hdr = appendPackEntry(hdr, b)
 	}
-	buf, err := r.key.Seal(pk.buf, hdr)
+	buf, err := r.ciphers.seal(pk.buf, hdr)
 	if err != nil {
 		r.dropPending(pk.blobs)
 		return err
@@ -659,7 +664,7 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID, buf []byte
 	if err != nil {
 		return nil, fmt.Errorf("restic: %v in pack %v at %d: %w", h, pb.PackID.Str(), pb.Offset, err)
 	}
-	plain, err := r.key.Open(enc[:0], enc)
+	plain, err := r.ciphers.open(enc[:0], enc)
 	if err != nil {
 		return nil, fmt.Errorf("restic: %v in pack %v at %d: %w", h, pb.PackID.Str(), pb.Offset, err)
 	}
