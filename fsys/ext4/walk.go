@@ -35,8 +35,9 @@ import (
 // that contains one of its ancestors.
 
 const (
-	walkAhead      = 8       // loaded directories per worker waiting for fn
-	walkBatchBytes = 1 << 20 // largest inode table read
+	walkAhead      = 8        // loaded directories per worker waiting for fn
+	walkAheadBytes = 16 << 20 // directory bytes loaded ahead of fn, at most
+	walkBatchBytes = 1 << 20  // largest inode table read
 	// walkBatchGap is the most inode table bytes not asked for that one
 	// read may span rather than become two: about what a system call
 	// costs in copying. (Wider gaps made a directory of directories read
@@ -50,6 +51,7 @@ type walkDir struct {
 	in     *inode
 	parent *walkDir // for the loop check; nil above the walk's root
 
+	ahead   int64         // size counted in inflightBytes
 	done    chan struct{} // closed when entries/err are set
 	entries []walkEntry
 	err     error
@@ -128,11 +130,14 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 	// workers ahead of time, at most limit of them loaded and waiting.
 	limit := cap(w.jobs) - 1
 	inflight := 0
+	var inflightBytes int64 // the directories' sizes: a bound on their entries
 	dispatch := func(d *walkDir) {
 		if d.done == nil {
 			d.done = make(chan struct{})
 			w.jobs <- d
 			inflight++
+			d.ahead = d.in.Size
+			inflightBytes += d.ahead
 		}
 	}
 	// wait takes d's listing from its worker and makes its subdirectories.
@@ -140,6 +145,7 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		dispatch(d)
 		<-d.done
 		inflight--
+		inflightBytes -= d.ahead
 		if d.err != nil {
 			return &fs.PathError{Op: "readdir", Path: d.path, Err: d.err}
 		}
@@ -155,6 +161,7 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		if d.done != nil {
 			<-d.done
 			inflight--
+			inflightBytes -= d.ahead
 		}
 		d.entries = nil
 	}
@@ -168,7 +175,7 @@ func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		for k := len(stack) - 1; k >= 0 && seen < limit; k-- {
 			fr := &stack[k]
 			for _, d := range fr.d.kids[fr.nextKid:] {
-				if seen++; seen > limit || inflight >= limit {
+				if seen++; seen > limit || inflight >= limit || inflightBytes >= walkAheadBytes {
 					return
 				}
 				dispatch(d)

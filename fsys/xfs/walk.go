@@ -27,9 +27,10 @@ import (
 // directory that contains one of its ancestors.
 
 const (
-	walkAhead      = 8       // directories per worker loaded ahead of fn
-	walkBatchBytes = 1 << 20 // largest inode read
-	walkBatchGap   = 4 << 10 // unused inode bytes a read may span (about what a read costs)
+	walkAhead      = 8        // directories per worker loaded ahead of fn
+	walkAheadBytes = 16 << 20 // directory bytes loaded ahead of fn, at most
+	walkBatchBytes = 1 << 20  // largest inode read
+	walkBatchGap   = 4 << 10  // unused inode bytes a read may span (about what a read costs)
 )
 
 type walkDir struct {
@@ -37,6 +38,7 @@ type walkDir struct {
 	ip     *inode
 	parent *walkDir // for the loop check
 
+	ahead   int64 // size counted in inflightBytes
 	done    chan struct{}
 	entries []walkEntry
 	err     error
@@ -113,17 +115,21 @@ func (f *FS) walkTree(top *walkDir, fn func(string, fs.FileInfo) error) error {
 
 	limit := cap(w.jobs) - 1
 	inflight := 0
+	var inflightBytes int64 // the directories' sizes: a bound on their entries
 	dispatch := func(d *walkDir) {
 		if d.done == nil {
 			d.done = make(chan struct{})
 			w.jobs <- d
 			inflight++
+			d.ahead = d.ip.size()
+			inflightBytes += d.ahead
 		}
 	}
 	wait := func(d *walkDir) error {
 		dispatch(d)
 		<-d.done
 		inflight--
+		inflightBytes -= d.ahead
 		if d.err != nil {
 			return &fs.PathError{Op: "readdir", Path: d.path, Err: d.err}
 		}
@@ -138,6 +144,7 @@ func (f *FS) walkTree(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		if d.done != nil {
 			<-d.done
 			inflight--
+			inflightBytes -= d.ahead
 		}
 		d.entries = nil
 	}
@@ -150,7 +157,7 @@ func (f *FS) walkTree(top *walkDir, fn func(string, fs.FileInfo) error) error {
 		for k := len(stack) - 1; k >= 0 && seen < limit; k-- {
 			fr := &stack[k]
 			for _, d := range fr.d.kids[fr.nextKid:] {
-				if seen++; seen > limit || inflight >= limit {
+				if seen++; seen > limit || inflight >= limit || inflightBytes >= walkAheadBytes {
 					return
 				}
 				dispatch(d)
