@@ -643,7 +643,10 @@ func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) (counts,
 		}
 		below.files++
 		below.bytes += int64(c.size)
-		n := r.nodeOf(c)
+		var n *restic.Node
+		if p != nil {
+			n = r.nodeOf(c)
+		}
 		switch {
 		case p == nil:
 			c.state = stateNew

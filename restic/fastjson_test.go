@@ -178,3 +178,27 @@ func TestMarshalGeneric(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeTreeAsMarshal: EncodeTree's nodes (MarshalJSON's output taken
+// as it is) are what json.Marshal of the node gives.
+func TestEncodeTreeAsMarshal(t *testing.T) {
+	nodes := []*Node{{Name: "a<b>&c\u2028d\u2029", Type: NodeTypeSymlink, LinkTarget: "<&>\xff", User: "x\"y\\z", Error: "\x00\x1f"}}
+	for _, b := range treeFastSeeds(t) {
+		if tr, err := parseTreeJSON(b); err == nil {
+			nodes = append(nodes, tr.Nodes...)
+		}
+	}
+	for _, n := range nodes {
+		got, err := n.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("MarshalJSON %s\njson.Marshal %s", got, want)
+		}
+	}
+}

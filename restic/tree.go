@@ -199,7 +199,9 @@ func EncodeTree(t *Tree) ([]byte, error) {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		b, err := json.Marshal(n)
+		// What json.Marshal(n) gives: MarshalJSON's output is already
+		// compact and HTML-escaped, so its compaction pass is skipped.
+		b, err := n.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("restic: tree: node %q: %w", truncate(n.Name), err)
 		}
