@@ -228,16 +228,42 @@ func TestWalkImages(t *testing.T) {
 			agree(t, v, "a", nil)
 			agree(t, v, "big", nil)
 			agree(t, v, ".", func(p string) bool { return p == "big" || p == "a/b" })
+			if n := checkOpenInfo(t, v, 400); n < 100 {
+				t.Errorf("opened %d files", n)
+			}
 		})
 	}
 }
 
 func TestOpenInfo(t *testing.T) {
 	v := openBytes(t, smallImage(t))
+	if n := checkOpenInfo(t, v, 1000); n < 10 {
+		t.Errorf("opened %d files", n)
+	}
+	// A Meta whose generation no longer matches is refused.
+	info, err := v.Lstat("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := *fsys.MetaOf(info)
+	m.Generation++
+	if _, err := v.OpenInfo("tiny", metaInfo{&m}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("OpenInfo with a stale generation: %v", err)
+	}
+	if _, err := v.OpenInfo("x", metaInfo{nil}); err == nil {
+		t.Errorf("OpenInfo without Meta succeeded")
+	}
+}
+
+// checkOpenInfo reads up to max regular files and links through OpenInfo
+// (from the walk's info, and from its Meta alone) and through Open, and
+// compares; it returns how many it checked.
+func checkOpenInfo(t *testing.T, v *FS, max int) int {
+	t.Helper()
 	var _ fsys.InfoOpener = v
 	n := 0
 	err := v.Walk(".", func(p string, info fs.FileInfo) error {
-		if !info.Mode().IsRegular() && info.Mode()&fs.ModeSymlink == 0 {
+		if !info.Mode().IsRegular() && info.Mode()&fs.ModeSymlink == 0 || n >= max {
 			return nil
 		}
 		n++
@@ -263,22 +289,7 @@ func TestOpenInfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 10 {
-		t.Errorf("opened %d files", n)
-	}
-	// A Meta whose generation no longer matches is refused.
-	info, err := v.Lstat("tiny")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := *fsys.MetaOf(info)
-	m.Generation++
-	if _, err := v.OpenInfo("tiny", metaInfo{&m}); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("OpenInfo with a stale generation: %v", err)
-	}
-	if _, err := v.OpenInfo("x", metaInfo{nil}); err == nil {
-		t.Errorf("OpenInfo without Meta succeeded")
-	}
+	return n
 }
 
 // metaInfo is a FileInfo that carries only a Meta, as one from another
