@@ -28,7 +28,11 @@ func (a *app) convertCommand() *cobra.Command {
 		Short: "Write the whole virtual disk, chain flattened, as a raw image",
 		Long: `convert writes the virtual disk as a raw image to OUT ("-" for standard
 output). A regular-file OUT is written sparse: ranges that no layer holds,
-and ranges that read as zeros, are skipped by seeking.`,
+and runs of zeros of 64 KiB or more, are left as holes. On Linux a
+regular-file OUT is written with direct I/O where its file system allows
+(the output does not pass through the page cache, nor push other data out
+of it), and data lying as it is in an image file is written from a mapping
+of that file, without a copy.`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error { return a.convert(args[0], args[1]) },
 	}
