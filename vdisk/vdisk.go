@@ -9,6 +9,10 @@
 // holds (Layer.Extents): what changed in a checkpoint is what its layer
 // holds, which makes incremental backups and diffs cheap.
 //
+// Sources refines that answer for copiers: for each data run, the layer that
+// holds it and, where its bytes lie in that layer's file as they are, the
+// file itself, so that they can be copied without passing through ReadAt.
+//
 // The per-format packages (vdisk/vhd, vdisk/vhdx, vdisk/raw) read one file
 // each over any io.ReaderAt; New stacks images that did not come from files.
 package vdisk
