@@ -19,6 +19,10 @@ import (
 // chunk is the size of one read: large, so that the storage streams.
 const chunk = 4 << 20
 
+// copyChunk is the size of one read of cp's workers, which each keep a
+// buffer: smaller, as there are more of them and most files are smaller.
+const copyChunk = 1 << 20
+
 // Copy copies the source paths into the folder dest (made if missing),
 // each under its own base name.
 //
@@ -45,7 +49,9 @@ func Copy(src Source, paths []string, dest string, opts *Options) (Summary, erro
 		return sum, err
 	}
 	defer root.Close()
-	c := &copier{src: src, root: root, opts: opts, sum: &sum, badDirs: map[string]bool{}, zeros: make([]byte, chunk)}
+	c := &copier{src: src, root: root, opts: opts, sum: &sum, badDirs: map[string]bool{}, zeros: make([]byte, copyChunk)}
+	c.dirs = &openDirs{top: root, open: map[string]*openDir{}}
+	defer c.dirs.close()
 	batches, wait, stop := streamPlan(src, paths, opts, func(it *item) { c.fail(it, it.err) })
 	defer stop()
 	work := make(chan *item, 256)
@@ -59,7 +65,6 @@ func Copy(src Source, paths []string, dest string, opts *Options) (Summary, erro
 		go func() {
 			defer wg.Done()
 			w := &worker{c: c}
-			defer w.close()
 			for it := range work {
 				if err := c.copyFile(w, it); err != nil {
 					c.fail(it, err)
@@ -145,58 +150,89 @@ type copier struct {
 	// badDirs are destination folders that could not be made, or that
 	// exist as something other than a real folder: nothing goes below.
 	badDirs map[string]bool
-	zeros   []byte // chunk zero bytes, only read
+	zeros   []byte // copyChunk zero bytes, only read
+	dirs    *openDirs
 }
 
-// worker is one copying goroutine's own state: a read buffer and the
-// folders it last wrote into, opened as roots of their own, so that
-// creating a file and setting its times each take one system call on its
-// base name instead of one per folder of its path.
+// worker is one copying goroutine's own state: its read buffer.
 type worker struct {
-	c    *copier
-	buf  []byte
-	dirs []openDir // most recently used first
+	c   *copier
+	buf []byte
+}
+
+// openDirs keeps the destination's folders open as roots of their own,
+// shared by the workers, so that creating a file and setting its times
+// each take one system call on its base name instead of one per folder
+// of its path. Files in disk order hop between folders (a batch of the
+// benchmark tree touches about 165 of them, switching at nearly every
+// file), so the cache holds many.
+type openDirs struct {
+	top  *os.Root
+	mu   sync.Mutex
+	open map[string]*openDir
 }
 
 type openDir struct {
-	rel  string
 	root *os.Root
+	refs int
 }
 
-// maxOpenDirs is how many folders a worker keeps open.
-const maxOpenDirs = 8
+// maxOpenDirs bounds the folders kept open; idle ones are closed when it
+// is reached.
+const maxOpenDirs = 1024
 
-// dir returns the folder rel of the destination as a root.
-func (w *worker) dir(rel string) (*os.Root, error) {
+// get returns the folder rel of the destination; put gives it back.
+func (d *openDirs) get(rel string) (*openDir, error) {
 	if rel == "" || rel == "." {
-		return w.c.root, nil
+		return &openDir{root: d.top}, nil
 	}
-	for i, d := range w.dirs {
-		if d.rel == rel {
-			copy(w.dirs[1:i+1], w.dirs[:i])
-			w.dirs[0] = d
-			return d.root, nil
-		}
+	d.mu.Lock()
+	if o, ok := d.open[rel]; ok {
+		o.refs++
+		d.mu.Unlock()
+		return o, nil
 	}
-	r, err := w.c.root.OpenRoot(rel)
+	d.mu.Unlock()
+	r, err := d.top.OpenRoot(rel)
 	if err != nil {
 		return nil, err
 	}
-	if len(w.dirs) == maxOpenDirs {
-		w.dirs[maxOpenDirs-1].root.Close()
-		w.dirs = w.dirs[:maxOpenDirs-1]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if o, ok := d.open[rel]; ok { // another worker opened it meanwhile
+		r.Close()
+		o.refs++
+		return o, nil
 	}
-	w.dirs = append(w.dirs, openDir{})
-	copy(w.dirs[1:], w.dirs)
-	w.dirs[0] = openDir{rel, r}
-	return r, nil
+	if len(d.open) >= maxOpenDirs {
+		for k, o := range d.open {
+			if o.refs == 0 {
+				o.root.Close()
+				delete(d.open, k)
+			}
+		}
+	}
+	o := &openDir{root: r, refs: 1}
+	d.open[rel] = o
+	return o, nil
 }
 
-func (w *worker) close() {
-	for _, d := range w.dirs {
-		d.root.Close()
+func (d *openDirs) put(o *openDir) {
+	if o.root == d.top {
+		return
 	}
-	w.dirs = nil
+	d.mu.Lock()
+	o.refs--
+	d.mu.Unlock()
+}
+
+func (d *openDirs) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, o := range d.open {
+		o.root.Close()
+		delete(d.open, k)
+	}
 }
 
 func (c *copier) fail(it *item, err error) {
@@ -323,16 +359,18 @@ func (c *copier) copyFile(w *worker, it *item) error {
 	}
 	defer in.Close()
 	dirRel, base := path.Split(rel)
-	dir, err := w.dir(strings.TrimSuffix(dirRel, "/"))
+	od, err := c.dirs.get(strings.TrimSuffix(dirRel, "/"))
 	if err != nil {
 		return err
 	}
+	defer c.dirs.put(od)
+	dir := od.root
 	out, err := c.create(dir, base, filePerm(it))
 	if err != nil {
 		return err
 	}
 	if w.buf == nil {
-		w.buf = make([]byte, chunk)
+		w.buf = make([]byte, copyChunk)
 	}
 	if err := copySparse(out, in, it.size, w.buf, c.zeros, c.progress); err != nil {
 		out.Close()

@@ -68,8 +68,10 @@ type Options struct {
 	Owners bool
 	// Workers reading in parallel (default 4).
 	Workers int
-	// Planned, if set, is called once the selection is listed, with the
-	// number of files and their bytes (for a progress bar's total).
+	// Planned, if set, is called before anything is copied, with the
+	// number of files and their bytes (for a progress bar's total). The
+	// count is a listing pass of its own: leave Planned nil when no total
+	// is needed.
 	Planned func(files int, bytes int64)
 	// Progress, if set, is called with the bytes copied as they are.
 	Progress func(n int64)

@@ -54,8 +54,11 @@ func (a *app) attachProgress(o *extract.Options, name string) (*lazyBar, error) 
 		return nil, err
 	}
 	bar := &lazyBar{w: a.stderr, show: show, name: name}
-	o.Planned = func(files int, bytes int64) { bar.start(bytes) }
-	o.Progress = bar.add
+	if show {
+		// The total costs a listing pass of its own: only for a bar.
+		o.Planned = func(files int, bytes int64) { bar.start(bytes) }
+		o.Progress = bar.add
+	}
 	fails := &failures{w: a.stderr}
 	o.Report = fails.report
 	return bar, nil
