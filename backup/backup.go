@@ -146,6 +146,16 @@ type entry struct {
 	same       bool // dir: everything below is as in the parent snapshot, so its tree is psub
 	linkTo     *entry
 	err        error
+	parent     *entry       // the folder waiting for this entry (see arm)
+	pending    atomic.Int32 // folders: entries to finish before the tree can be written
+}
+
+// treeID is a folder's tree once written (or kept from the parent).
+func (e *entry) treeID() restic.ID {
+	if e.same {
+		return *e.psub
+	}
+	return *e.subtree
 }
 
 // nodeOf builds e's tree node.
@@ -338,6 +348,10 @@ func Run(ctx context.Context, repo *restic.Repository, img *guest.Image, opts *O
 		}
 	}
 	if _, err := r.plan(ctx, r.top, ptree); err != nil {
+		return nil, err
+	}
+	r.dirs = nil
+	if err := r.arm(ctx, r.top); err != nil {
 		return nil, err
 	}
 	stopProgress := r.startProgress()
@@ -798,19 +812,20 @@ func (r *run) readFiles(ctx context.Context) error {
 		dev, ino uint64
 	}
 	first := map[key]*entry{}
-	var work []*entry
+	var work, links []*entry
 	for _, e := range list {
 		if m := fsys.MetaOf(e.info); m != nil && m.Nlink > 1 && m.Inode != 0 {
 			k := key{e.vol.dev, m.Inode}
 			if f, ok := first[k]; ok && f.size == e.size {
 				e.linkTo = f
+				links = append(links, e)
 				continue
 			}
 			first[k] = e
 		}
 		work = append(work, e)
 	}
-	first = nil
+	first, list = nil, nil
 	startOf := func(e *entry) int64 {
 		if m := fsys.MetaOf(e.info); m != nil && len(m.Extents) > 0 {
 			return m.Extents[0].Physical
@@ -841,13 +856,17 @@ func (r *run) readFiles(ctx context.Context) error {
 			ck := chunker.New(nil, r.repo.Config().ChunkerPolynomial)
 			buf := make([]byte, chunker.MaxSize)
 			for e := range ch {
-				if err := r.readFile(ctx, e, ck, &buf); err != nil {
+				err := r.readFile(ctx, e, ck, &buf)
+				if err == nil {
+					err = r.done(ctx, e.parent)
+				}
+				if err != nil {
 					fatalOnce.Do(func() { fatal = err; cancel() })
 				}
 			}
 		}()
 	}
-	for _, e := range work {
+	for i, e := range work {
 		select {
 		case ch <- e:
 		case <-ctx.Done():
@@ -855,6 +874,7 @@ func (r *run) readFiles(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		work[i] = nil // freed with its folder
 	}
 	close(ch)
 	wg.Wait()
@@ -864,17 +884,18 @@ func (r *run) readFiles(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, e := range list {
-		if e.linkTo != nil {
-			if e.linkTo.err != nil {
-				e.err = e.linkTo.err
-				r.report(e.path, fmt.Errorf("hard link of /%s, which could not be read", e.linkTo.path))
-				continue
-			}
+	for _, e := range links {
+		if e.linkTo.err != nil {
+			e.err = e.linkTo.err
+			r.report(e.path, fmt.Errorf("hard link of /%s, which could not be read", e.linkTo.path))
+		} else {
 			e.content = e.linkTo.content
 			e.xattrs = e.linkTo.xattrs
 			r.filesDone.Add(1)
 			r.bytesDone.Add(int64(e.size))
+		}
+		if err := r.done(ctx, e.parent); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -993,13 +1014,13 @@ func (r *run) readStreams(e *entry) {
 // subfolders in parallel as plan does) and frees its entries. A folder
 // marked same keeps the parent's subtree.
 func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
-	if dir.same {
-		return *dir.psub, nil
+	if dir.same || dir.subtree != nil {
+		return dir.treeID(), nil
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(dir.children))
 	for i, c := range dir.children {
-		if c.typ != restic.NodeTypeDir || c.err != nil {
+		if c.typ != restic.NodeTypeDir || c.err != nil || c.same || c.subtree != nil {
 			continue
 		}
 		do := func() {
@@ -1026,6 +1047,12 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 	if err := errors.Join(errs...); err != nil {
 		return restic.ID{}, err
 	}
+	return r.encodeDir(ctx, dir)
+}
+
+// encodeDir stores the tree of a folder whose entries are all done
+// (subfolders written, files read), counts them and frees them.
+func (r *run) encodeDir(ctx context.Context, dir *entry) (restic.ID, error) {
 	tree := &restic.Tree{Nodes: make([]*restic.Node, 0, len(dir.children))}
 	seen := make(map[string]bool, len(dir.children))
 	for _, c := range dir.children {
@@ -1036,7 +1063,7 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 			continue
 		}
 		if c.typ == restic.NodeTypeDir {
-			id := *c.subtree
+			id := c.treeID()
 			r.mu.Lock()
 			switch {
 			case c.psub == nil:
@@ -1085,6 +1112,47 @@ func (r *run) writeTree(ctx context.Context, dir *entry) (restic.ID, error) {
 	}
 	dir.children = nil
 	return id, nil
+}
+
+// arm counts what each folder waits for before its tree can be written
+// (its files to read, its subfolders to write, and one while arming), so
+// that a folder's tree is written, and its entries freed, as soon as its
+// last file is read (done), while other files are still being read. The
+// trees of folders that wait for no file are written here; what is left
+// when reading ends is written by finish.
+func (r *run) arm(ctx context.Context, dir *entry) error {
+	if dir.same {
+		return nil
+	}
+	dir.pending.Store(1)
+	for _, c := range dir.children {
+		switch {
+		case c.typ == restic.NodeTypeDir && !c.same:
+			c.parent = dir
+			dir.pending.Add(1)
+			if err := r.arm(ctx, c); err != nil {
+				return err
+			}
+		case c.read:
+			c.parent = dir
+			dir.pending.Add(1)
+		}
+	}
+	return r.done(ctx, dir)
+}
+
+// done records that one entry of folder d is finished; the last one
+// writes d's tree and finishes d in its own folder.
+func (r *run) done(ctx context.Context, d *entry) error {
+	for d != nil && d.pending.Add(-1) == 0 {
+		id, err := r.encodeDir(ctx, d)
+		if err != nil {
+			return err
+		}
+		d.subtree = &id
+		d = d.parent
+	}
+	return nil
 }
 
 // finish writes the trees, the packs and index, then the snapshot.
