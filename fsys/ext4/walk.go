@@ -8,6 +8,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -23,10 +24,10 @@ import (
 // time, sorts its entries by inode number and reads their inodes in
 // batches, one read per stretch of the inode table (files created together
 // sit together there), into one slab of entries per directory. The caller's
-// goroutine calls fn in breadth-first order, so a directory always comes
-// before its entries, and it keeps only a bounded number of loaded
-// directories ahead of fn: memory follows the directories still to list,
-// not the whole volume.
+// goroutine calls fn depth first, each directory's entries in name order,
+// so a directory always comes before its entries and the paths come out
+// sorted; only a bounded number of loaded directories wait ahead of fn:
+// memory follows the directories still to list, not the whole volume.
 //
 // What it lists, and every error it stops on, are those of fs.WalkDir over
 // the same FS: the same sorted, de-duplicated names; the type from the
@@ -77,8 +78,8 @@ type walker struct {
 }
 
 // Walk calls fn for root and every file and directory below it, a
-// directory before its entries (breadth first, each directory's entries
-// sorted by name). It implements fsys.WalkFS.
+// directory before its entries (depth first, each directory's entries
+// sorted by name: the order of fs.WalkDir). It implements fsys.WalkFS.
 func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) error {
 	in, err := f.resolve("walk", root, true)
 	if err != nil {
@@ -292,19 +293,20 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 			n += len(d.path) + 1
 		}
 	}
-	pb := make([]byte, 0, n)
+	var pb strings.Builder // its String does not copy
+	pb.Grow(n)
 	order := (*orderBuf)[:0]
 	for i, de := range dl.entries {
 		if d.path != "." {
-			pb = append(pb, d.path...)
-			pb = append(pb, '/')
+			pb.WriteString(d.path)
+			pb.WriteByte('/')
 		}
-		pb = append(pb, de.Safe...)
+		pb.WriteString(de.Safe)
 		es[i].ino, es[i].typ = de.Inode, de.Type
 		order = append(order, int32(i))
 	}
 	*orderBuf = order
-	paths := string(pb)
+	paths := pb.String()
 	off := 0
 	for i, de := range dl.entries {
 		l := len(de.Safe)

@@ -8,6 +8,7 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/grainvm/grain/fsys"
@@ -234,15 +235,16 @@ func (w *walker) load(d *walkDir) ([]walkEntry, error) {
 			n += len(d.path) + 1
 		}
 	}
-	pb := make([]byte, 0, n)
+	var pb strings.Builder // its String does not copy
+	pb.Grow(n)
 	for _, name := range idx.names {
 		if d.path != "." {
-			pb = append(pb, d.path...)
-			pb = append(pb, '/')
+			pb.WriteString(d.path)
+			pb.WriteByte('/')
 		}
-		pb = append(pb, name...)
+		pb.WriteString(name)
 	}
-	paths := string(pb)
+	paths := pb.String()
 	type slot struct {
 		i   int32
 		off int64
