@@ -242,16 +242,28 @@ func writeFile(d *vdisk.Disk, f, direct *os.File, bar *progressBar) error {
 		useDirect atomic.Bool
 	)
 	useDirect.Store(direct != nil)
+	// Memory merely sector-aligned (a mapping of a VHD block, which starts
+	// past its sector bitmap) is tried too: most devices accept it. Once
+	// refused, only page-aligned memory goes direct.
+	var sectorMemoryRefused atomic.Bool
 	write := func(b []byte, off int64) error {
-		if useDirect.Load() && off%outPage == 0 && len(b)%outPage == 0 && uintptr(unsafe.Pointer(&b[0]))%outPage == 0 {
-			_, err := direct.WriteAt(b, off)
-			if err == nil {
-				return nil
+		if useDirect.Load() && off%outPage == 0 && len(b)%outPage == 0 {
+			addr := uintptr(unsafe.Pointer(&b[0]))
+			pageAligned := addr%outPage == 0
+			if pageAligned || (addr%512 == 0 && !sectorMemoryRefused.Load()) {
+				_, err := direct.WriteAt(b, off)
+				if err == nil {
+					return nil
+				}
+				if !errors.Is(err, syscall.EINVAL) {
+					return err
+				}
+				if pageAligned {
+					useDirect.Store(false)
+				} else {
+					sectorMemoryRefused.Store(true)
+				}
 			}
-			if !errors.Is(err, syscall.EINVAL) {
-				return err
-			}
-			useDirect.Store(false)
 		}
 		_, err := f.WriteAt(b, off)
 		return err
