@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/grainvm/grain/fsys"
 	"github.com/grainvm/grain/fsys/probe"
@@ -306,11 +307,12 @@ func (img *Image) Walk(root string, fn func(p string, info fs.FileInfo) error) e
 
 func (img *Image) walkVolume(v *Volume, rest string, fn func(string, fs.FileInfo) error) error {
 	prefix := v.Name
+	var paths pathArena
 	full := func(p string) string {
 		if p == "." {
 			return prefix
 		}
-		return prefix + "/" + p
+		return paths.join(prefix, p)
 	}
 	if v.FS == nil {
 		if rest != "." {
@@ -421,4 +423,22 @@ func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	}
 	d.off += n
 	return rest[:n], nil
+}
+
+// pathArena joins a walk's full paths into large shared buffers instead of
+// allocating each: a volume lists hundreds of thousands of entries. Bytes
+// once handed out as a string are never written again (only appended
+// after), so the strings stay immutable; a kept string keeps its buffer.
+type pathArena struct{ buf []byte }
+
+func (a *pathArena) join(prefix, p string) string {
+	n := len(prefix) + 1 + len(p)
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(64<<10, n))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, prefix...)
+	a.buf = append(a.buf, '/')
+	a.buf = append(a.buf, p...)
+	return unsafe.String(&a.buf[start], n)
 }

@@ -466,25 +466,54 @@ func (a *app) find(image, p string, q *findQuery) error {
 	if a.json {
 		return a.findJSON(img, root, q)
 	}
-	var matches []string
+	// The lines go into one buffer, not a string each: a volume lists
+	// hundreds of thousands. Output is sorted for people; drivers whose
+	// walk already gives that order (ext4, XFS) need no sort.
+	var lines []byte
+	var starts []int
+	sorted := true
 	err = img.Walk(root, func(fp string, info fs.FileInfo) error {
 		if fp == "." || !q.match(info) {
 			return nil
 		}
-		matches = append(matches, "/"+fp)
+		if n := len(starts); sorted && n > 0 && string(lines[starts[n-1]+1:len(lines)-1]) > fp {
+			sorted = false
+		}
+		starts = append(starts, len(lines))
+		lines = append(lines, '/')
+		lines = append(lines, fp...)
+		lines = append(lines, '\n')
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	// Walk order depends on the driver: sort for people.
-	sort.Strings(matches)
-	for _, m := range matches {
-		if _, err := fmt.Fprintln(a.stdout, m); err != nil {
-			return err
-		}
+	if sorted {
+		_, err := a.stdout.Write(lines)
+		return err
 	}
-	return nil
+	line := func(i int) []byte {
+		end := len(lines)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		return lines[starts[i]:end]
+	}
+	order := make([]int, len(starts))
+	for i := range order {
+		order[i] = i
+	}
+	// Compare without the newline, so "/a" sorts before "/a-b".
+	sort.Slice(order, func(i, j int) bool {
+		a, b := line(order[i]), line(order[j])
+		return string(a[:len(a)-1]) < string(b[:len(b)-1])
+	})
+	out := make([]byte, 0, len(lines))
+	for _, i := range order {
+		out = append(out, line(i)...)
+	}
+	_, err = a.stdout.Write(out)
+	return err
 }
 
 // findBatch is a run of matches encoded together.
