@@ -206,8 +206,16 @@ func FuzzImage(f *testing.F) {
 				}
 				end = e.End()
 				if e.State == extent.Data {
-					if _, err := im.ReadFileAt(make([]byte, min(e.Length, 4096)), e.FileOffset); err != nil {
+					n := min(e.Length, 4096)
+					b := make([]byte, n)
+					if _, err := im.ReadFileAt(b, e.FileOffset); err != nil {
 						t.Fatalf("data extent %+v unreadable: %v", e, err)
+					}
+					// Where the file's own bytes are offered as they
+					// are, they are what ReadFileAt gives.
+					if im.Verbatim(e.FileOffset, n) && int64(len(img)) >= e.FileOffset+n &&
+						!bytes.Equal(b, img[e.FileOffset:e.FileOffset+n]) {
+						t.Fatalf("data extent %+v: Verbatim, but ReadFileAt differs from the file", e)
 					}
 				}
 			}
