@@ -19,10 +19,12 @@ const maxStreamRecord = 64 << 10
 // Tar writes the selection as a PAX tar stream: nanosecond times, long
 // names, symbolic and hard links, Unix modes and owners, extended
 // attributes and NTFS named streams as SCHILY.xattr records (streams as
-// "user.grain.stream.NAME"). Folders come first, then files in the order
-// of their data on the disk, hard links, and the folders again, each with
-// its symbolic links, so that folder times hold when GNU tar or libarchive
-// extracts the stream.
+// "user.grain.stream.NAME"). The selection is listed in batches (see
+// walkPlan): each batch's new folders come first, then its files in the
+// order of their data on the disk; then hard links, and the folders again,
+// each with its symbolic links, so that folder times hold when GNU tar or
+// libarchive extracts the stream. File contents are read ahead by several
+// workers (see eachFile).
 func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error) {
 	o := *orEmpty(opts)
 	o.Recursive = true

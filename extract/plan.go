@@ -2,17 +2,27 @@
 // any Source) to a host folder, a tar stream or a zip file, fast and safely.
 //
 // Fast: the selection is listed once (with a driver's whole-tree walk where
-// it has one), directories are made first, then regular files are read in
-// the order of their first extent on the volume by a small pool of workers,
-// in large pieces, so the disk streams instead of seeking.
+// it has one), on a goroutine of its own, in batches of a few thousand
+// files; each batch's folders are made first, then its regular files are
+// read in the order of their first extent on the volume by a pool of
+// workers, in large pieces, so the disk streams instead of seeking. Files
+// are opened from the FileInfo the walk gave (fsys.InfoOpener), without a
+// path look-up. Archives are written by one goroutine while workers open
+// and read the next files ahead into a bounded pool.
+//
+// Small: only the batch being copied (and the next, being listed) holds
+// its files' metadata; folders, symbolic links and hard links are kept to
+// the end as small records.
 //
 // Safe: nothing is written outside the destination. Names come from the
-// file systems already made valid (fsys.SafeName); names the host cannot
-// hold are escaped (see HostName); all writes go through an os.Root, so no
-// path can climb out; directories that turn out to be symbolic links are
-// refused; symbolic links are made last, so no write ever passes through
-// one made by the copy; existing files are kept unless Overwrite. Sources
-// are only read.
+// file systems already made valid (fsys.SafeName), and a path that is not
+// a clean relative one is refused before any write; names the host cannot
+// hold are escaped (see HostName); all writes go through an os.Root (the
+// destination's, or one opened through it for a folder), so no path can
+// climb out; directories that turn out to be symbolic links are refused;
+// symbolic links are made last, so no write ever passes through one made
+// by the copy; existing files are kept unless Overwrite. Sources are only
+// read.
 package extract
 
 import (
@@ -66,7 +76,9 @@ type Options struct {
 	Atime bool
 	// Owners sets uid and gid from Unix file systems (needs root).
 	Owners bool
-	// Workers reading in parallel (default 4).
+	// Workers copying (Copy, default 8: file creation waits on the
+	// host's file system) or reading ahead (Tar, Zip, default 4) in
+	// parallel.
 	Workers int
 	// Planned, if set, is called before anything is copied, with the
 	// number of files and their bytes (for a progress bar's total). The
