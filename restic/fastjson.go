@@ -318,7 +318,16 @@ func (p *fastParser) node() (*Node, bool) {
 			case fkName:
 				n.Name = string(s)
 			case fkType:
-				n.Type = string(s)
+				switch string(s) { // the common ones without an allocation
+				case NodeTypeFile:
+					n.Type = NodeTypeFile
+				case NodeTypeDir:
+					n.Type = NodeTypeDir
+				case NodeTypeSymlink:
+					n.Type = NodeTypeSymlink
+				default:
+					n.Type = string(s)
+				}
 			case fkUser:
 				n.User = string(s)
 			case fkGroup:
