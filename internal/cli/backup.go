@@ -325,8 +325,14 @@ type backupSummaryJSON struct {
 	Errors              int       `json:"errors,omitempty"`
 }
 
-// backupMemoryLimit is the soft heap limit of a backup (runtime/debug).
-const backupMemoryLimit = 400 << 20
+// backupMemoryLimit is the soft heap limit of a backup (runtime/debug)
+// for selections of up to about 200,000 files; for larger ones it grows to
+// backupMemoryPerFile for each file listed (about 2.5 times what a listed
+// file holds), so that the collector never runs without pause.
+const (
+	backupMemoryLimit   = 400 << 20
+	backupMemoryPerFile = 2 << 10
+)
 
 func (a *app) backup(ctx context.Context, rf *repoFlags, image string, paths []string, name, parent string, o *backup.Options) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
@@ -334,9 +340,17 @@ func (a *app) backup(ctx context.Context, rf *repoFlags, image string, paths []s
 	// The listing of the whole selection stays in memory until its trees
 	// are written; a soft limit on the heap keeps the collector from
 	// letting it double on top of that (GOMEMLIMIT overrides).
+	growLimit := func(files int64) {}
 	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
 		old := debug.SetMemoryLimit(backupMemoryLimit)
 		defer debug.SetMemoryLimit(old)
+		limit := int64(backupMemoryLimit) // used by the progress calls only, one at a time
+		growLimit = func(files int64) {
+			if want := files * backupMemoryPerFile; want > limit {
+				limit = want
+				debug.SetMemoryLimit(limit)
+			}
+		}
 	}
 	imgPath, err := a.imagePath(image)
 	if err != nil {
@@ -401,6 +415,7 @@ func (a *app) backup(ctx context.Context, rf *repoFlags, image string, paths []s
 	bar := &lazyBar{w: a.stderr, show: show && !a.json, name: "backup"}
 	var lastDone int64
 	o.Progress = func(s backup.Status) {
+		growLimit(s.FilesTotal)
 		if a.json {
 			pct := 0.0
 			if s.BytesTotal > 0 {
