@@ -46,15 +46,105 @@ type FS struct {
 	runs   *lru.Cache[uint32, []run]
 	dirs   *lru.Cache[uint32, *dirList]
 
+	journal JournalState
+
 	wmu      sync.Mutex
 	warnings []string
 	warned   map[string]bool
 	dropped  int
 }
 
+// OpenOptions change how OpenWith reads a volume.
+type OpenOptions struct {
+	// IgnoreJournal reads the volume as it is on disk even when its
+	// journal needs recovery (Journal().Ignored and a warning say so).
+	// The content may then be stale or inconsistent.
+	IgnoreJournal bool
+}
+
 // Open reads the superblock and group descriptors of the volume held in
-// the first size bytes of r.
+// the first size bytes of r. A journal that needs recovery is replayed in
+// memory (see OpenWith).
 func Open(r io.ReaderAt, size int64) (*FS, error) {
+	return OpenWith(r, size, OpenOptions{})
+}
+
+// OpenWith is Open with options. When the superblock says the journal
+// needs recovery, the committed transactions of the internal journal are
+// replayed in memory, as the kernel or e2fsck would replay them, and every
+// read sees the recovered volume; r is never written. A journal that
+// cannot be replayed (external, damaged) leaves the volume read as is,
+// with a warning and the reason in Journal().
+func OpenWith(r io.ReaderAt, size int64, opts OpenOptions) (*FS, error) {
+	f, err := openVolume(r, size)
+	if err != nil {
+		return nil, err
+	}
+	if f.sb.FeatureIncompat&incompatRecover != 0 {
+		f = f.recoverJournal(opts)
+	}
+	root, err := f.inode(rootIno)
+	if err != nil {
+		return nil, fmt.Errorf("ext4: root directory: %w", err)
+	}
+	if !root.isDir() {
+		return nil, fmt.Errorf("ext4: root inode has mode %#o, not a directory: %w", root.Mode, ErrFormat)
+	}
+	return f, nil
+}
+
+// recoverJournal returns f, or a new FS reading f's volume through the
+// journal's replay.
+func (f *FS) recoverJournal(opts OpenOptions) *FS {
+	st := JournalState{NeedsRecovery: true}
+	switch {
+	case f.sb.FeatureCompat&compatHasJournal == 0:
+		st.Error = "needs_recovery is set but the file system has no journal"
+		f.warnf("journal needs recovery, but there is no journal: read as is")
+	case opts.IgnoreJournal:
+		st.Ignored = true
+		f.warnf("journal needs recovery: read as is, without replaying the journal (IgnoreJournal): content may be stale")
+	case f.sb.JournalInum == 0:
+		st.External = true
+		st.Error = "the journal is on an external device"
+		f.warnf("journal needs recovery, but it is on an external device (UUID %x): not replayed, read as is: content may be stale", f.sb.JournalUUID)
+	default:
+		ov, js, err := f.loadJournal()
+		st = js
+		switch {
+		case err != nil:
+			st.Error = err.Error()
+			f.warnf("journal needs recovery but cannot be replayed: %v: read as is: content may be stale", err)
+		case ov == nil || len(ov.ents) == 0:
+			f.warnf("journal needs recovery but holds no committed transactions to replay: read as is")
+		default:
+			g, err := openVolume(&overlayReader{r: f.r, ov: ov}, f.size)
+			if err != nil {
+				st.Error = "replayed volume: " + err.Error()
+				f.warnf("journal replayed in memory gives a volume that does not open (%v): read as is, without the replay", err)
+				break
+			}
+			st.Replayed = true
+			g.journal = st
+			g.warnf("journal needed recovery: %d committed transactions (%d..%d) replayed in memory, %d blocks replaced", st.Transactions, st.FirstSequence, st.EndSequence-1, st.Blocks)
+			if st.BadBlocks > 0 {
+				g.warnf("journal: %d journal blocks skipped for a bad checksum", st.BadBlocks)
+			}
+			if st.Features&jbdIncompatFastCommit != 0 {
+				g.warnf("journal: fast commits are not replayed")
+			}
+			return g
+		}
+	}
+	f.journal = st
+	return f
+}
+
+// Journal tells what Open found in, and did with, the journal.
+func (f *FS) Journal() JournalState { return f.journal }
+
+// openVolume reads the superblock and group descriptors.
+func openVolume(r io.ReaderAt, size int64) (*FS, error) {
 	if size < superblockOffset+superblockSize {
 		return nil, fmt.Errorf("ext4: volume of %d bytes too small for a superblock: %w", size, ErrFormat)
 	}
@@ -87,9 +177,6 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 			f.csumSeed = crc32c(^uint32(0), sb.UUID[:])
 		}
 	}
-	if sb.FeatureIncompat&incompatRecover != 0 {
-		f.warnf("journal needs recovery: read as is, without replaying the journal")
-	}
 	if sb.State&1 == 0 {
 		f.warnf("file system was not cleanly unmounted")
 	}
@@ -106,14 +193,6 @@ func Open(r io.ReaderAt, size int64) (*FS, error) {
 	f.blocks = lru.New[uint64, []byte](blockCacheBytes)
 	f.runs = lru.New[uint32, []run](runCacheRuns)
 	f.dirs = lru.New[uint32, *dirList](dirCacheEntries)
-
-	root, err := f.inode(rootIno)
-	if err != nil {
-		return nil, fmt.Errorf("ext4: root directory: %w", err)
-	}
-	if !root.isDir() {
-		return nil, fmt.Errorf("ext4: root inode has mode %#o, not a directory: %w", root.Mode, ErrFormat)
-	}
 	return f, nil
 }
 

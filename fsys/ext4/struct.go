@@ -114,7 +114,9 @@ type Superblock struct {
 	FeatureROCompat  uint32 // s_feature_ro_compat
 	UUID             [16]byte
 	VolumeName       [16]byte
+	JournalUUID      [16]byte  // s_journal_uuid (external journal)
 	JournalInum      uint32    // s_journal_inum
+	JournalDev       uint32    // s_journal_dev (external journal)
 	HashSeed         [4]uint32 // s_hash_seed
 	DefHashVersion   uint8     // s_def_hash_version
 	DescSize         uint16    // s_desc_size
@@ -176,6 +178,8 @@ func parseSuperblock(b []byte) (*Superblock, error) {
 	}
 	copy(s.UUID[:], b[0x68:0x78])
 	copy(s.VolumeName[:], b[0x78:0x88])
+	copy(s.JournalUUID[:], b[0xD0:0xE0])
+	s.JournalDev = le.Uint32(b[0xE4:])
 	for i := range s.HashSeed {
 		s.HashSeed[i] = le.Uint32(b[0xEC+4*i:])
 	}
