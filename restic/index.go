@@ -92,6 +92,15 @@ func (x *Index) Merge(idx *IndexJSON) {
 	}
 }
 
+// reserve sizes an empty index for n blobs.
+func (x *Index) reserve(n int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.blobs) == 0 {
+		x.blobs = make(map[BlobHandle]PackedBlob, n)
+	}
+}
+
 // AddPack adds the blobs of one pack.
 func (x *Index) AddPack(id ID, blobs []Blob) {
 	x.mu.Lock()

@@ -374,14 +374,17 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 		return fmt.Errorf("restic: list index: %w", err)
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(ids))
-	next := make(chan ID)
+	next := make(chan int)
 	errs := make([]error, workers)
+	// Decoded in parallel, merged after into a map sized once.
+	files := make([]*IndexJSON, len(ids))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range next {
+			for i := range next {
+				id := ids[i]
 				if errs[w] != nil {
 					continue
 				}
@@ -395,16 +398,30 @@ func (r *Repository) LoadIndex(ctx context.Context) error {
 					errs[w] = fmt.Errorf("restic: index %v: %w", id.Str(), err)
 					continue
 				}
-				r.idx.Merge(idx)
+				files[i] = idx
 			}
 		}()
 	}
-	for _, id := range ids {
-		next <- id
+	for i := range ids {
+		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	n := 0
+	for _, f := range files {
+		for _, p := range f.Packs {
+			n += len(p.Blobs)
+		}
+	}
+	r.idx.reserve(n)
+	for i, f := range files {
+		r.idx.Merge(f)
+		files[i] = nil
+	}
+	return nil
 }
 
 // HasBlob reports whether the blob is in the index or in a pack being
