@@ -50,7 +50,9 @@ func Copy(src Source, paths []string, dest string, opts *Options) (Summary, erro
 	}
 	defer root.Close()
 	c := &copier{src: src, root: root, opts: opts, sum: &sum, badDirs: map[string]bool{}, zeros: make([]byte, copyChunk)}
-	c.dirs = &openDirs{top: root, open: map[string]*openDir{}}
+	if c.dirs, err = newOpenDirs(root); err != nil {
+		return sum, err
+	}
 	defer c.dirs.close()
 	batches, wait, stop := streamPlan(src, paths, opts, func(it *item) { c.fail(it, it.err) })
 	defer stop()
@@ -167,14 +169,31 @@ type worker struct {
 // benchmark tree touches about 165 of them, switching at nearly every
 // file), so the cache holds many.
 type openDirs struct {
-	top  *os.Root
+	top  *openDir // the destination
 	mu   sync.Mutex
 	open map[string]*openDir
 }
 
 type openDir struct {
 	root *os.Root
+	dir  *os.File // the folder itself, where files are made by name (Linux)
+	fd   int
 	refs int
+}
+
+func newOpenDirs(top *os.Root) (*openDirs, error) {
+	f, fd, err := openDirFile(top)
+	if err != nil {
+		return nil, err
+	}
+	return &openDirs{top: &openDir{root: top, dir: f, fd: fd}, open: map[string]*openDir{}}, nil
+}
+
+func (o *openDir) close() {
+	if o.dir != nil {
+		o.dir.Close()
+	}
+	o.root.Close()
 }
 
 // maxOpenDirs bounds the folders kept open; idle ones are closed when it
@@ -184,7 +203,7 @@ const maxOpenDirs = 1024
 // get returns the folder rel of the destination; put gives it back.
 func (d *openDirs) get(rel string) (*openDir, error) {
 	if rel == "" || rel == "." {
-		return &openDir{root: d.top}, nil
+		return d.top, nil
 	}
 	d.mu.Lock()
 	if o, ok := d.open[rel]; ok {
@@ -193,32 +212,37 @@ func (d *openDirs) get(rel string) (*openDir, error) {
 		return o, nil
 	}
 	d.mu.Unlock()
-	r, err := d.top.OpenRoot(rel)
+	r, err := d.top.root.OpenRoot(rel)
 	if err != nil {
 		return nil, err
 	}
+	f, fd, err := openDirFile(r)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	o := &openDir{root: r, dir: f, fd: fd, refs: 1}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if o, ok := d.open[rel]; ok { // another worker opened it meanwhile
-		r.Close()
-		o.refs++
-		return o, nil
+	if x, ok := d.open[rel]; ok { // another worker opened it meanwhile
+		o.close()
+		x.refs++
+		return x, nil
 	}
 	if len(d.open) >= maxOpenDirs {
-		for k, o := range d.open {
-			if o.refs == 0 {
-				o.root.Close()
+		for k, x := range d.open {
+			if x.refs == 0 {
+				x.close()
 				delete(d.open, k)
 			}
 		}
 	}
-	o := &openDir{root: r, refs: 1}
 	d.open[rel] = o
 	return o, nil
 }
 
 func (d *openDirs) put(o *openDir) {
-	if o.root == d.top {
+	if o == d.top {
 		return
 	}
 	d.mu.Lock()
@@ -230,8 +254,11 @@ func (d *openDirs) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for k, o := range d.open {
-		o.root.Close()
+		o.close()
 		delete(d.open, k)
+	}
+	if d.top.dir != nil {
+		d.top.dir.Close()
 	}
 }
 
@@ -364,8 +391,7 @@ func (c *copier) copyFile(w *worker, it *item) error {
 		return err
 	}
 	defer c.dirs.put(od)
-	dir := od.root
-	out, err := c.create(dir, base, filePerm(it))
+	out, err := c.createIn(od, base, rel, filePerm(it))
 	if err != nil {
 		return err
 	}
@@ -391,8 +417,32 @@ func (c *copier) copyFile(w *worker, it *item) error {
 	c.mu.Lock()
 	c.sum.Files++
 	c.mu.Unlock()
-	c.setTimes(dir, it, base)
+	var atime time.Time
+	if c.opts.Atime && it.meta != nil {
+		atime = it.meta.Access
+	}
+	chtimesIn(od, base, atime, it.mtime)
 	return nil
+}
+
+// createIn makes the new file name in the folder d (rel is its path, for
+// errors), refusing to replace one unless Overwrite (and never writing
+// through an existing link: it is removed first).
+func (c *copier) createIn(d *openDir, name, rel string, perm fs.FileMode) (*os.File, error) {
+	f, err := createIn(d, name, perm)
+	if errors.Is(err, fs.ErrExist) && c.opts.Overwrite {
+		if fi, lerr := d.root.Lstat(name); lerr == nil && fi.IsDir() {
+			return nil, fmt.Errorf("%s exists in the destination as a folder", rel)
+		}
+		if rerr := d.root.Remove(name); rerr != nil {
+			return nil, rerr
+		}
+		f, err = createIn(d, name, perm)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("%s exists in the destination (use --overwrite)", rel)
+	}
+	return f, err
 }
 
 func (c *copier) progress(n int64) {
