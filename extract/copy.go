@@ -196,9 +196,10 @@ func (o *openDir) close() {
 	o.root.Close()
 }
 
-// maxOpenDirs bounds the folders kept open; idle ones are closed when it
-// is reached.
-const maxOpenDirs = 1024
+// maxOpenDirs bounds the folders kept open (two descriptors each on
+// Linux, well under the usual limit of 1024); idle ones are closed when
+// it is reached.
+const maxOpenDirs = 256
 
 // get returns the folder rel of the destination; put gives it back.
 func (d *openDirs) get(rel string) (*openDir, error) {
