@@ -214,6 +214,10 @@ type run struct {
 	dataAdded                                                             atomic.Int64
 	toReadList                                                            []*entry
 	planSlots                                                             chan struct{} // goroutines planning subfolders or writing their trees
+
+	reuseMu   sync.Mutex // see reuseChecked
+	reuseGood int
+	reuseBad  bool
 }
 
 func (r *run) report(p string, err error) {
@@ -705,7 +709,7 @@ func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) (counts,
 		below.dirs += sd.cc.dirs + 1
 		same = same && sd.c.same && sd.p != nil && nodeEqual(r.nodeOf(sd.c), sd.p)
 	}
-	if same && r.repo.Index().Has(restic.BlobHandle{ID: *dir.psub, Type: restic.TreeBlob}) {
+	if same && r.repo.Index().Has(restic.BlobHandle{ID: *dir.psub, Type: restic.TreeBlob}) && r.reuseChecked(dir) {
 		dir.same = true
 		r.mu.Lock()
 		r.sum.FilesUnmodified += below.files
@@ -717,6 +721,38 @@ func (r *run) plan(ctx context.Context, dir *entry, ptree *restic.Tree) (counts,
 		return counts{}, nil
 	}
 	return below, nil
+}
+
+// reuseChecks is how many folders marked same are first encoded again and
+// compared with the parent's subtree: proof that the parent's trees were
+// written by an encoder that writes these nodes byte for byte as grain does
+// (a parent written otherwise, e.g. by another program, is then encoded
+// again all through).
+const reuseChecks = 16
+
+// reuseChecked reports whether dir may keep the parent's subtree: always,
+// once reuseChecks folders were encoded again to the very same blob; never
+// after one was not.
+func (r *run) reuseChecked(dir *entry) bool {
+	r.reuseMu.Lock()
+	defer r.reuseMu.Unlock()
+	if r.reuseBad {
+		return false
+	}
+	if r.reuseGood >= reuseChecks {
+		return true
+	}
+	tree := &restic.Tree{Nodes: make([]*restic.Node, 0, len(dir.children))}
+	for _, c := range dir.children {
+		tree.Nodes = append(tree.Nodes, r.nodeOf(c))
+	}
+	b, err := restic.EncodeTree(tree)
+	if err != nil || restic.Hash(b) != *dir.psub {
+		r.reuseBad = true
+		return false
+	}
+	r.reuseGood++
+	return true
 }
 
 // nodeEqual reports whether a and b encode alike (a reused subtree must

@@ -580,6 +580,68 @@ func TestUnchangedReusesTrees(t *testing.T) {
 	}
 }
 
+// TestForeignParentTreesNotReused: a parent whose trees hold the same nodes
+// written with other bytes (as another program might write them: here
+// indented JSON) is never reused blob for blob; the backup writes the trees
+// a backup reading everything writes.
+func TestForeignParentTreesNotReused(t *testing.T) {
+	dir := t.TempDir()
+	base := testutil.DemoImage(t, dir)
+	_, repoDir := newRepo(t)
+	first := doBackup(t, repoDir, base, backup.Options{})
+	ctx := context.Background()
+	repo := openRepo(t, repoDir)
+	if err := repo.LoadIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// rewrite stores an indented copy of a tree and its subtrees.
+	var rewrite func(id restic.ID) restic.ID
+	rewrite = func(id restic.ID) restic.ID {
+		tr, err := repo.LoadTree(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range tr.Nodes {
+			if n.Subtree != nil {
+				sub := rewrite(*n.Subtree)
+				n.Subtree = &sub
+			}
+		}
+		b, err := restic.EncodeTree(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ind bytes.Buffer
+		if err := json.Indent(&ind, b, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+		nid, _, err := repo.SaveBlob(ctx, restic.TreeBlob, ind.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return nid
+	}
+	sn, err := repo.LoadSnapshot(ctx, first.SnapshotID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := rewrite(*sn.Tree)
+	if err := repo.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	foreign := *sn
+	foreign.Tree, foreign.Time, foreign.Parent = &root, sn.Time.Add(time.Minute), nil
+	fid, err := repo.SaveSnapshot(ctx, &foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := doBackup(t, repoDir, base, backup.Options{Parent: &fid})
+	if next.BytesRead != 0 || next.FilesUnmodified != first.TotalFiles {
+		t.Errorf("backup over the rewritten parent read files: %+v", next)
+	}
+	sameSnapshotTree(t, repoDir, next.SnapshotID, first.SnapshotID)
+}
+
 // TestErrors: wrong password, not a repository, locked repository.
 func TestErrors(t *testing.T) {
 	_, dir := newRepo(t)
