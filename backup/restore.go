@@ -433,8 +433,12 @@ type RestoreOptions struct {
 // rules of grain cp (extract.Copy): nothing is written outside target,
 // times and modes are kept, sparse files stay sparse, hard links are
 // links, existing files are kept unless Overwrite, named streams are
-// written back as extended attributes. As restic restore does, a folder's
-// contents land directly in target; a file lands as target/NAME.
+// written back as extended attributes. Other extended attributes of the
+// nodes (ext4/XFS) are set on Linux as restic restore sets them: user.*
+// always, other namespaces when running as root; a file whose attributes
+// cannot be set is reported and the restore goes on. Elsewhere they are
+// skipped with one note. As restic restore does, a folder's contents land
+// directly in target; a file lands as target/NAME.
 func Restore(ctx context.Context, repo *restic.Repository, sn *restic.Snapshot, sub, target string, opts *RestoreOptions) (extract.Summary, error) {
 	if opts == nil {
 		opts = &RestoreOptions{}
@@ -456,18 +460,125 @@ func Restore(ctx context.Context, repo *restic.Repository, sn *restic.Snapshot, 
 			return extract.Summary{}, err
 		}
 		for _, d := range des {
+			// extract.Copy applies Exclude and Include below the paths
+			// it is given; these land directly in target, so the globs
+			// apply to them too (as restic restore's).
+			if matchGlobs(opts.Exclude, d.Name(), d.Name()) ||
+				!d.IsDir() && len(opts.Include) > 0 && !matchGlobs(opts.Include, d.Name(), d.Name()) {
+				continue
+			}
 			paths = append(paths, path.Join(sub, d.Name()))
 		}
 	} else {
 		paths = []string{sub}
 	}
+	// Entries the copy reported (failed, or kept because they existed)
+	// get no extended attributes afterwards.
+	failed := map[string]bool{}
+	var failedMu sync.Mutex
+	report := func(p string, err error) {
+		failedMu.Lock()
+		failed[p] = true
+		failedMu.Unlock()
+		if opts.Report != nil {
+			opts.Report(p, err)
+		}
+	}
 	eo := &extract.Options{Recursive: true, Include: opts.Include, Exclude: opts.Exclude, Overwrite: opts.Overwrite,
 		Streams: true, Atime: true, Owners: opts.Owners, Workers: opts.Workers, Planned: opts.Planned,
-		Progress: opts.Progress, Report: opts.Report}
+		Progress: opts.Progress, Report: report}
 	if len(paths) == 0 {
 		return extract.Summary{}, nil
 	}
-	return extract.Copy(src, paths, target, eo)
+	sum, err := extract.Copy(src, paths, target, eo)
+	if errors.Is(err, extract.ErrFailed) || err == nil {
+		xs, xerr := xattrTargets(src, paths, opts, failed)
+		if xerr != nil {
+			return sum, xerr
+		}
+		if nfail := restoreXattrs(target, xs, opts.Report); nfail > 0 {
+			sum.Failed += nfail
+			if err == nil {
+				err = fmt.Errorf("backup: restore: %w", extract.ErrFailed)
+			}
+		}
+	}
+	return sum, err
+}
+
+// xattrEntry is one restored entry whose node carries extended
+// attributes other than named streams (which extract.Copy writes).
+type xattrEntry struct {
+	src   string // path in the snapshot, without the leading slash
+	rel   string // path below the target
+	typ   string // node type
+	attrs []restic.ExtendedAttribute
+}
+
+// xattrTargets lists, in walk order (a folder before its entries), the
+// entries Restore wrote whose nodes carry extended attributes: the
+// selection rules of extract.Copy (Exclude on name or path below the
+// target, Include for everything but folders), less the entries the copy
+// reported.
+func xattrTargets(src *SnapshotFS, paths []string, opts *RestoreOptions, failed map[string]bool) ([]xattrEntry, error) {
+	var out []xattrEntry
+	for _, sp := range paths {
+		base := path.Base(sp)
+		err := src.Walk(sp, func(q string, info fs.FileInfo) error {
+			rel := base
+			if q != sp {
+				rel = base + "/" + strings.TrimPrefix(q, sp+"/")
+			}
+			name := info.Name()
+			if q != sp && matchGlobs(opts.Exclude, name, rel) {
+				if info.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if failed["/"+q] {
+				if info.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if !info.IsDir() && len(opts.Include) > 0 && !matchGlobs(opts.Include, name, rel) {
+				return nil
+			}
+			n := NodeOf(info)
+			if n == nil {
+				return nil
+			}
+			var attrs []restic.ExtendedAttribute
+			for _, x := range n.ExtendedAttributes {
+				if !strings.HasPrefix(x.Name, StreamXattrPrefix) {
+					attrs = append(attrs, x)
+				}
+			}
+			if len(attrs) > 0 {
+				out = append(out, xattrEntry{src: q, rel: rel, typ: n.Type, attrs: attrs})
+			}
+			return nil
+		})
+		if err != nil {
+			return out, fmt.Errorf("backup: restore: extended attributes: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// matchGlobs is extract's rule: a glob matches the name or the path below
+// the target.
+func matchGlobs(globs []string, name, rel string) bool {
+	for _, g := range globs {
+		if ok, _ := path.Match(g, name); ok {
+			return true
+		}
+		if ok, _ := path.Match(g, rel); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // Match is one entry Find found.
