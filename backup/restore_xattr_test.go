@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -18,6 +19,7 @@ import (
 	"github.com/grainvm/grain/backup"
 	"github.com/grainvm/grain/extract"
 	"github.com/grainvm/grain/internal/testutil"
+	"github.com/grainvm/grain/restic"
 )
 
 // xattrImageScript builds an ext4 volume whose files, folders and a
@@ -285,5 +287,143 @@ func TestRestoreXattrsNoFollow(t *testing.T) {
 	}
 	if v, _ := unix.Lgetxattr(filepath.Join(target, "a.txt"), "user.color", make([]byte, 16)); v != 4 {
 		t.Errorf("a.txt lacks its attribute next to the refused folder")
+	}
+}
+
+// TestRestoreStreamsUnchanged: the named streams of the demo image's NTFS
+// volume come back from grain restore as from restic restore (Debian's and
+// 0.17.3): as user.grain.stream.* attributes, with the same contents; the
+// new pass over extended attributes leaves them to extract.Copy.
+func TestRestoreStreamsUnchanged(t *testing.T) {
+	testutil.RequireTool(t, "restic")
+	image := testutil.DemoImage(t, t.TempDir())
+	_, repoDir := newRepo(t)
+	doBackup(t, repoDir, image, backup.Options{})
+	repo := openRepo(t, repoDir)
+	if err := repo.LoadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := backup.FindSnapshot(context.Background(), repo, "latest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grainDir := filepath.Join(t.TempDir(), "grain")
+	report := func(p string, err error) { t.Errorf("grain restore: %s: %v", p, err) }
+	if _, err := backup.Restore(context.Background(), repo, sn, "/", grainDir, &backup.RestoreOptions{Report: report}); err != nil {
+		t.Fatal(err)
+	}
+	got := hostXattrs(t, grainDir)
+	streams := 0
+	for _, e := range got {
+		for name := range e.xattrs {
+			if strings.HasPrefix(name, backup.StreamXattrPrefix) {
+				streams++
+			}
+		}
+	}
+	if streams == 0 {
+		t.Fatal("no named stream restored from the demo image")
+	}
+	bins := []string{"restic"}
+	if b := restic017(t); b != "" {
+		bins = append(bins, b)
+	}
+	for _, bin := range bins {
+		resticDir := filepath.Join(t.TempDir(), "restic")
+		resticRestore(t, bin, repoDir, resticDir)
+		sameStates(t, "grain restore vs "+bin+" restore", got, hostXattrs(t, resticDir))
+	}
+}
+
+// TestRestoreXattrsNotRoot restores the ext4 volume as user nobody (a copy
+// of this test binary run with its uid): user.* attributes are all set,
+// read-only files included, the trusted.* and security.* ones are left
+// out with one note, and no entry fails.
+func TestRestoreXattrsNotRoot(t *testing.T) {
+	testutil.RequireTool(t, "mkfs.ext4", "debugfs")
+	testutil.RequireRoot(t)
+	image := filepath.Join(testutil.Build(t, "backup-xattr-ext4", xattrImageScript), "disk.img")
+	base, err := os.MkdirTemp("", "grain-xattr-nonroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	repoDir := filepath.Join(base, "repo")
+	be, err := restic.CreateLocal(repoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := restic.Init(context.Background(), be, testPassword, restic.InitOptions{KDF: restic.KDFParams{N: 1024, R: 8, P: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	doBackup(t, repoDir, image, backup.Options{Name: "x"})
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(base, "backup.test")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(base, "target")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const nobody = 65534
+	for _, p := range []string{repoDir, target} {
+		if out, err := exec.Command("chown", "-R", "65534:65534", p).CombinedOutput(); err != nil {
+			t.Fatalf("chown: %v %s", err, out)
+		}
+	}
+	cmd := exec.Command(bin, "-test.run=^TestRestoreXattrsHelper$", "-test.v")
+	cmd.Env = append(os.Environ(), "GRAIN_XATTR_HELPER="+repoDir+"\n"+target, "HOME="+base)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("restore as nobody: %v\n%s", err, out)
+	}
+	t.Logf("restore as nobody:\n%s", out)
+	notes := strings.Count(string(out), "REPORT ")
+	if notes != 1 || !strings.Contains(string(out), "2 extended attributes outside the user.* namespace not restored") {
+		t.Errorf("restore as nobody reported:\n%s", out)
+	}
+	got := hostXattrs(t, target)
+	deep := got["x/disk/docs/sub/deep.txt"].xattrs
+	if got["x/disk/docs/ro.txt"].xattrs["user.ro"] != "yes" || deep["user.deep"] != "1" || len(deep) != 1 ||
+		got["x/disk/docs"].xattrs["user.folder"] != "yes" {
+		t.Errorf("restore as nobody: %+v", got)
+	}
+	if fi, err := os.Stat(filepath.Join(target, "x/disk/docs/ro.txt")); err != nil || fi.Mode().Perm() != 0o444 {
+		t.Errorf("read-only file: %v %v", fi.Mode(), err)
+	}
+}
+
+// TestRestoreXattrsHelper is the restore TestRestoreXattrsNotRoot runs as
+// another user; it does nothing otherwise.
+func TestRestoreXattrsHelper(t *testing.T) {
+	arg := os.Getenv("GRAIN_XATTR_HELPER")
+	if arg == "" {
+		t.Skip("run by TestRestoreXattrsNotRoot")
+	}
+	repoDir, target, _ := strings.Cut(arg, "\n")
+	repo := openRepo(t, repoDir)
+	if err := repo.LoadIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sn, err := backup.FindSnapshot(context.Background(), repo, "latest", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = backup.Restore(context.Background(), repo, sn, "/", target, &backup.RestoreOptions{
+		Report: func(p string, err error) { t.Logf("REPORT %s: %v", p, err) }})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
