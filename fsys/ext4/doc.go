@@ -14,10 +14,20 @@
 // never stop reading.
 //
 // It refuses volumes using an incompatible feature it cannot read
-// (compression, journal_dev, dirdata, encrypt), naming the feature. It does
-// not replay the journal: a volume that needs recovery is read as it is on
-// disk and Warnings says so. Symbolic links are followed within the volume,
-// absolute targets resolving from the volume root.
+// (compression, journal_dev, dirdata, encrypt), naming the feature.
+//
+// A volume whose journal needs recovery (a copy of a mounted file system,
+// such as a snapshot of a running virtual machine) is recovered in memory
+// as the kernel and e2fsck recover it: the committed transactions of the
+// internal jbd2 journal are found (scan, checking the v1, v2 and v3
+// checksums), revoke records collected and each block's newest committed
+// copy read in place of the block on disk, so that every read sees the
+// recovered volume. Nothing is written to the source. OpenWith with
+// OpenOptions.IgnoreJournal reads the volume as it is on disk instead; an
+// external journal, or one that is damaged, leaves the volume read as is,
+// with a warning; Journal reports what was found and done. Symbolic links
+// are followed within the volume, absolute targets resolving from the
+// volume root.
 //
 // FileInfo.Sys returns a *fsys.Meta with the inode's Unix metadata,
 // nanosecond times (with the extra epoch bits for dates after 2038),

@@ -57,3 +57,37 @@ func Example() {
 	// link: Hello from ext4.
 	// inode 14 mtime 2030-01-02 03:04:05 xattr user.note seed
 }
+
+func ExampleOpenWith() {
+	// testdata/journal.img.gz was copied while mounted (see
+	// mkjournal.sh): its latest changes are in the journal only.
+	gz, err := os.Open("testdata/journal.img.gz")
+	if err != nil {
+		panic(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		panic(err)
+	}
+	img, err := io.ReadAll(zr)
+	if err != nil {
+		panic(err)
+	}
+
+	for _, opts := range []ext4.OpenOptions{{}, {IgnoreJournal: true}} {
+		v, err := ext4.OpenWith(bytes.NewReader(img), int64(len(img)), opts)
+		if err != nil {
+			panic(err)
+		}
+		js := v.Journal()
+		fmt.Println("replayed:", js.Replayed, "transactions:", js.Transactions)
+		_, err = v.Stat("new/hello.txt")
+		fmt.Println("new/hello.txt exists:", err == nil)
+	}
+	// Output:
+	// replayed: true transactions: 2
+	// new/hello.txt exists: true
+	// replayed: false transactions: 0
+	// new/hello.txt exists: false
+}

@@ -127,7 +127,7 @@ type journal struct {
 	buf      []byte
 }
 
-// jblock is one logical block of the journal.
+// phys is the volume block of journal block l.
 func (j *journal) phys(l uint64) (uint64, error) {
 	i, ok := findRun(j.runs, l)
 	if !ok || j.runs[i].Uninit {
@@ -270,9 +270,13 @@ type overlay struct {
 // seqBefore reports a < b in the wrapping order of transaction IDs.
 func seqBefore(a, b uint32) bool { return int32(a-b) < 0 }
 
-// maxJournalBlocks bounds the log a replay reads (2^32 blocks is jbd2's
-// own limit; the volume bounds it further).
-const maxJournalBlocks = 1 << 32
+// Bounds on what a replay holds in memory: distinct blocks replaced and
+// distinct blocks revoked (a 1 GiB journal of 4 KiB blocks, the largest
+// mke2fs makes, holds 262,144 blocks; of 1 KiB blocks, 1,048,576).
+const (
+	maxReplayBlocks = 1 << 21
+	maxRevoked      = 1 << 21
+)
 
 // loadJournal reads the internal journal of f (opened on the raw
 // volume) and returns the overlay its committed transactions make.
@@ -321,17 +325,15 @@ func (f *FS) loadJournal() (*overlay, JournalState, error) {
 	}
 	j.first, j.last = uint64(sb.first), uint64(sb.maxLen)
 	if sb.incompat&jbdIncompatFastCommit != 0 {
-		// The fast-commit area is at the end of the journal, after the log.
-		if uint64(sb.numFCBlocks) >= j.last-j.first {
-			return nil, st, fmt.Errorf("ext4: journal block 0: %d fast-commit blocks in a journal of %d: %w", sb.numFCBlocks, sb.maxLen, ErrFormat)
-		}
+		// The fast-commit area ends the journal, after the log.
 		n := uint64(sb.numFCBlocks)
 		if n == 0 {
 			n = 256 // JBD2_DEFAULT_FAST_COMMIT_BLOCKS
 		}
-		if n < j.last-j.first {
-			j.last -= n
+		if n >= j.last-j.first {
+			return nil, st, fmt.Errorf("ext4: journal block 0: %d fast-commit blocks in a journal of %d: %w", n, sb.maxLen, ErrFormat)
 		}
+		j.last -= n
 	}
 	j.is64 = sb.incompat&jbdIncompat64bit != 0
 	j.v3 = sb.incompat&jbdIncompatCsumV3 != 0
@@ -403,6 +405,9 @@ func (j *journal) recover(st *JournalState) (*overlay, error) {
 		p, err := j.phys(dl)
 		if err != nil {
 			return err
+		}
+		if _, ok := newest[t.target]; !ok && len(newest) >= maxReplayBlocks {
+			return fmt.Errorf("ext4: journal block %d: more than %d blocks to replay: %w", dl, maxReplayBlocks, ErrFormat)
 		}
 		newest[t.target] = ovEntry{target: t.target, phys: p, escape: t.flags&jbdFlagEscape != 0}
 		return nil
@@ -553,7 +558,11 @@ func (j *journal) revokes(l uint64, seq uint32, b []byte, revoked map[uint64]uin
 		} else {
 			blk = uint64(be.Uint32(b[off:]))
 		}
-		if r, ok := revoked[blk]; !ok || seqBefore(r, seq) {
+		r, ok := revoked[blk]
+		if !ok && len(revoked) >= maxRevoked {
+			return fmt.Errorf("ext4: journal block %d: more than %d revoked blocks: %w", l, maxRevoked, ErrFormat)
+		}
+		if !ok || seqBefore(r, seq) {
 			revoked[blk] = seq
 		}
 		st.Revoked++
