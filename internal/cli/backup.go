@@ -558,8 +558,9 @@ func (a *app) restoreCommand() *cobra.Command {
 a folder or file inside it, such as /web01/p3/Users/alice) into DIR with the
 rules of grain cp: nothing is written outside DIR, modes and times are
 kept, sparse files stay sparse, hard links are links, NTFS named streams
-come back as extended attributes user.grain.stream.NAME, and existing
-files are kept unless --overwrite. As with restic restore, the contents of
+come back as extended attributes user.grain.stream.NAME, the extended
+attributes of ext4 and XFS files are set again on Linux (user.* always,
+other namespaces as root), and existing files are kept unless --overwrite. As with restic restore, the contents of
 a folder land directly in DIR.`,
 		Args: args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
