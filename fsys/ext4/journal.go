@@ -605,7 +605,18 @@ func (o *overlayReader) ReadAt(p []byte, off int64) (int, error) {
 	bs := o.ov.bs
 	end := off + int64(n)
 	ents := o.ov.ents
-	i := sort.Search(len(ents), func(i int) bool { return int64(ents[i].target) >= off/bs })
+	// first entry at or after the read's first block (no closure: this
+	// is every read's path)
+	first := uint64(off / bs)
+	i, hi := 0, len(ents)
+	for i < hi {
+		m := int(uint(i+hi) >> 1)
+		if ents[m].target < first {
+			i = m + 1
+		} else {
+			hi = m
+		}
+	}
 	var tmp []byte
 	for ; i < len(ents) && int64(ents[i].target)*bs < end; i++ {
 		e := ents[i]
