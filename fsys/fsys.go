@@ -69,6 +69,13 @@ type InfoOpener interface {
 	OpenInfo(name string, info fs.FileInfo) (File, error)
 }
 
+// WarningsFS is implemented by drivers that note what they found wrong or
+// worked around while reading (a mismatched FAT copy, a checksum, a journal
+// replayed in memory); Warnings returns the notes so far, once each.
+type WarningsFS interface {
+	Warnings() []string
+}
+
 // Meta is what FileInfo.Sys() returns on every grain file system: all the
 // metadata listing, stat, extraction and backup need. Fields a file system
 // does not record are left zero.

@@ -28,6 +28,9 @@ import (
 // Options control how an image is opened.
 type Options struct {
 	vdisk.Options
+	// IgnoreJournal reads ext3/ext4 volumes without replaying a journal
+	// that needs recovery.
+	IgnoreJournal bool
 }
 
 // Volume is one volume of the image and the file system grain found on it.
@@ -57,7 +60,7 @@ func Open(path string, opts *Options) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	img, err := New(d, d.Size(), d.SectorSize())
+	img, err := newImage(d, d.Size(), d.SectorSize(), probe.Options{IgnoreJournal: opts.IgnoreJournal})
 	if err != nil {
 		d.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -68,6 +71,10 @@ func Open(path string, opts *Options) (*Image, error) {
 
 // New reads the volumes of a virtual disk given as an io.ReaderAt.
 func New(disk io.ReaderAt, size int64, sectorSize int) (*Image, error) {
+	return newImage(disk, size, sectorSize, probe.Options{})
+}
+
+func newImage(disk io.ReaderAt, size int64, sectorSize int, popts probe.Options) (*Image, error) {
 	t, err := volume.Read(disk, size, sectorSize)
 	if err != nil {
 		return nil, err
@@ -81,7 +88,7 @@ func New(disk io.ReaderAt, size int64, sectorSize int) (*Image, error) {
 		case v.ReaderAt == nil:
 			gv.Err = fmt.Errorf("guest: volume %s: not readable", v.Name)
 		default:
-			gv.FS, gv.Kind, gv.Err = probe.Open(v.ReaderAt, v.Size)
+			gv.FS, gv.Kind, gv.Err = probe.OpenWith(v.ReaderAt, v.Size, popts)
 			if gv.Err != nil {
 				gv.Err = fmt.Errorf("guest: volume %s: %w", v.Name, gv.Err)
 			}

@@ -117,6 +117,18 @@ func allZero(b []byte) bool {
 
 // Open identifies the file system on a volume and opens it.
 func Open(r io.ReaderAt, size int64) (fsys.FS, Kind, error) {
+	return OpenWith(r, size, Options{})
+}
+
+// Options control how OpenWith opens a volume.
+type Options struct {
+	// IgnoreJournal reads ext3/ext4 volumes as they are, without replaying
+	// a journal that needs recovery.
+	IgnoreJournal bool
+}
+
+// OpenWith is Open with options.
+func OpenWith(r io.ReaderAt, size int64, opts Options) (fsys.FS, Kind, error) {
 	k, err := Identify(r, size)
 	if err != nil {
 		return nil, k, err
@@ -136,7 +148,7 @@ func Open(r io.ReaderAt, size int64) (fsys.FS, Kind, error) {
 	case "fat":
 		f, err = openAs(fat.Open(r, size))
 	case "ext":
-		f, err = openAs(ext4.Open(r, size))
+		f, err = openAs(ext4.OpenWith(r, size, ext4.OpenOptions{IgnoreJournal: opts.IgnoreJournal}))
 	case "xfs":
 		f, err = openAs(xfs.Open(r, size))
 	}

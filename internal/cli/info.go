@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/grainvm/grain/fsys"
 	"io"
 	"strings"
 
@@ -50,6 +51,9 @@ type volumeJSON struct {
 	FSUsed      int64  `json:"fs_used,omitempty"`
 	Unreadable  string `json:"unreadable,omitempty"`
 	Unsupported string `json:"unsupported,omitempty"`
+	// Warnings are the file system driver's notes (a journal replayed in
+	// memory, a checksum that did not match, …).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 type infoJSON struct {
@@ -89,7 +93,7 @@ func (a *app) info(arg string) error {
 		return err
 	}
 	out := infoJSON{Image: path}
-	img, err := guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
+	img, err := guest.Open(path, a.guestOptions())
 	var chainErr error
 	if err != nil {
 		if !errors.Is(err, vdisk.ErrParentNotFound) && !errors.Is(err, vdisk.ErrLinkage) {
@@ -177,6 +181,9 @@ func volumeOut(v *guest.Volume) volumeJSON {
 		j.FileSystem, j.Label, j.Serial = v.FS.Type(), v.FS.Label(), v.FS.ID()
 		if total, used, ok := v.FS.Usage(); ok {
 			j.FSSize, j.FSUsed = total, used
+		}
+		if w, ok := v.FS.(fsys.WarningsFS); ok {
+			j.Warnings = w.Warnings()
 		}
 	} else {
 		j.FileSystem = v.Kind.Name
@@ -270,6 +277,9 @@ func printInfo(w io.Writer, in *infoJSON) {
 				fmt.Fprintf(w, ", %s used of %s", humanBytes(v.FSUsed), humanBytes(v.FSSize))
 			}
 			fmt.Fprintln(w)
+		}
+		for _, wmsg := range v.Warnings {
+			fmt.Fprintf(w, "           warning: %s\n", wmsg)
 		}
 	}
 }

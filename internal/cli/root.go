@@ -32,6 +32,7 @@ type app struct {
 	parentDirs    []string
 	ignoreLinkage bool
 	ignoreLog     bool
+	ignoreJournal bool
 	progress      string
 	json          bool
 	jsonBuf       []byte     // reused by emitEntry
@@ -81,6 +82,7 @@ read-only and in user space: no mount, no root, no Windows.`,
 	pf.StringArrayVar(&a.parentDirs, "parent-dir", nil, "folder to search for parent images (repeatable)")
 	pf.BoolVar(&a.ignoreLinkage, "ignore-linkage", false, "use a parent image even if its ID does not match the child's record")
 	pf.BoolVar(&a.ignoreLog, "ignore-log", false, "read VHDX files without replaying a dirty log (the view may be inconsistent)")
+	pf.BoolVar(&a.ignoreJournal, "ignore-journal", false, "read ext3/ext4 volumes without replaying a journal that needs recovery (the view may be inconsistent)")
 	pf.StringVar(&a.progress, "progress", "auto", "progress bar: auto (on a terminal), always, never")
 	pf.StringVar(&a.vm, "vm", "", "the Hyper-V VM (name or ID) whose disk to read; IMAGE is then a folder holding its configuration")
 	pf.IntVar(&a.vmDisk, "disk", 0, "with --vm: which of the VM's hard disks (0 is the first, as grain vms numbers them)")
@@ -117,12 +119,16 @@ func (a *app) vdiskOptions() *vdisk.Options {
 	return &vdisk.Options{ParentDirs: a.parentDirs, IgnoreLinkage: a.ignoreLinkage, IgnoreLog: a.ignoreLog}
 }
 
+func (a *app) guestOptions() *guest.Options {
+	return &guest.Options{Options: *a.vdiskOptions(), IgnoreJournal: a.ignoreJournal}
+}
+
 func (a *app) openImage(arg string) (*guest.Image, error) {
 	path, err := a.imagePath(arg)
 	if err != nil {
 		return nil, err
 	}
-	return guest.Open(path, &guest.Options{Options: *a.vdiskOptions()})
+	return guest.Open(path, a.guestOptions())
 }
 
 // emit writes one JSON object on one line, at once: status lines may come
