@@ -76,9 +76,8 @@ type Options struct {
 	Atime bool
 	// Owners sets uid and gid from Unix file systems (needs root).
 	Owners bool
-	// Workers copying (Copy, default 8: file creation waits on the
-	// host's file system) or reading ahead (Tar, Zip, default 4) in
-	// parallel.
+	// Workers copying (Copy) or reading ahead (Tar, Zip) in parallel
+	// (default 4).
 	Workers int
 	// Planned, if set, is called before anything is copied, with the
 	// number of files and their bytes (for a progress bar's total). The
