@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/dirwalk"
 )
 
 // The whole-tree walk (fsys.WalkFS).
@@ -36,9 +35,7 @@ import (
 // that contains one of its ancestors.
 
 const (
-	walkAhead      = 8        // loaded directories per worker waiting for fn
-	walkAheadBytes = 16 << 20 // directory bytes loaded ahead of fn, at most
-	walkBatchBytes = 1 << 20  // largest inode table read
+	walkBatchBytes = 1 << 20 // largest inode table read
 	// walkBatchGap is the most inode table bytes not asked for that one
 	// read may span rather than become two: about what a system call
 	// costs in copying. (Wider gaps made a directory of directories read
@@ -47,17 +44,7 @@ const (
 )
 
 // walkDir is a directory the walk has still to list.
-type walkDir struct {
-	path   string
-	in     *inode
-	parent *walkDir // for the loop check; nil above the walk's root
-
-	ahead   int64         // size counted in inflightBytes
-	done    chan struct{} // closed when entries/err are set
-	entries []walkEntry
-	err     error
-	kids    []*walkDir // the subdirectories among entries, in order
-}
+type walkDir = dirwalk.Dir[*inode, walkEntry]
 
 // walkEntry is one listed name with its inode: the walk's unit of
 // allocation (one slab per directory).
@@ -70,10 +57,21 @@ type walkEntry struct {
 	err  error
 }
 
+// Walked implements dirwalk.Entry.
+func (e *walkEntry) Walked() (string, fs.FileInfo, error) {
+	if e.err != nil {
+		return e.path, nil, &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
+	}
+	return e.path, &e.info, nil
+}
+
+// Subdir implements dirwalk.Entry.
+func (e *walkEntry) Subdir() (*inode, bool) {
+	return &e.in, e.err == nil && e.isDir()
+}
+
 type walker struct {
 	f        *FS
-	jobs     chan *walkDir
-	stop     chan struct{}
 	wantMeta atomic.Bool // fn asked for Sys(): build Meta in the workers
 }
 
@@ -94,143 +92,17 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 	if !in.isDir() {
 		return nil
 	}
-	top := &walkDir{path: root, in: in}
+	top := &walkDir{Path: root, Node: in}
 	if root != "." {
 		// The descent's look-ups start at the volume root: a directory
 		// below that contains the root is a loop for them too.
-		top.parent = &walkDir{in: &inode{Ino: rootIno}}
+		top.Parent = &walkDir{Node: &inode{Ino: rootIno}}
 	}
-	err = f.walk(top, fn)
-	if err == fs.SkipAll {
-		return nil
-	}
-	return err
-}
-
-func (f *FS) walk(top *walkDir, fn func(string, fs.FileInfo) error) error {
-	nw := max(1, runtime.GOMAXPROCS(0))
-	w := &walker{f: f, jobs: make(chan *walkDir, nw*walkAhead+1), stop: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range nw {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.work()
-		}()
-	}
-	defer func() {
-		close(w.stop)
-		close(w.jobs)
-		wg.Wait()
-	}()
-
-	// Depth first, each directory's entries in name order, so that the
-	// paths come out in sorted order (a caller that sorts them pays
-	// little). The directories to list next (the remaining subdirectories
-	// of each directory on the stack, nearest first) are handed to the
-	// workers ahead of time, at most limit of them loaded and waiting.
-	limit := cap(w.jobs) - 1
-	inflight := 0
-	var inflightBytes int64 // the directories' sizes: a bound on their entries
-	dispatch := func(d *walkDir) {
-		if d.done == nil {
-			d.done = make(chan struct{})
-			w.jobs <- d
-			inflight++
-			d.ahead = d.in.Size
-			inflightBytes += d.ahead
-		}
-	}
-	// wait takes d's listing from its worker and makes its subdirectories.
-	wait := func(d *walkDir) error {
-		dispatch(d)
-		<-d.done
-		inflight--
-		inflightBytes -= d.ahead
-		if d.err != nil {
-			return &fs.PathError{Op: "readdir", Path: d.path, Err: d.err}
-		}
-		for i := range d.entries {
-			if e := &d.entries[i]; e.err == nil && e.isDir() {
-				d.kids = append(d.kids, &walkDir{path: e.path, in: &e.in, parent: d})
-			}
-		}
-		return nil
-	}
-	// drop discards subdirectory d unlisted (SkipDir).
-	drop := func(d *walkDir) {
-		if d.done != nil {
-			<-d.done
-			inflight--
-			inflightBytes -= d.ahead
-		}
-		d.entries = nil
-	}
-	type frame struct {
-		d       *walkDir
-		next    int // next entry
-		nextKid int // next subdirectory
-	}
-	prefetch := func(stack []frame) {
-		seen := 0
-		for k := len(stack) - 1; k >= 0 && seen < limit; k-- {
-			fr := &stack[k]
-			for _, d := range fr.d.kids[fr.nextKid:] {
-				if seen++; seen > limit || inflight >= limit || inflightBytes >= walkAheadBytes {
-					return
-				}
-				dispatch(d)
-			}
-		}
-	}
-
-	if err := wait(top); err != nil {
-		return err
-	}
-	stack := []frame{{d: top}}
-	for len(stack) > 0 {
-		fr := &stack[len(stack)-1]
-		d := fr.d
-		if fr.next >= len(d.entries) {
-			for _, k := range d.kids[fr.nextKid:] {
-				drop(k)
-			}
-			d.entries, d.kids = nil, nil
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		e := &d.entries[fr.next]
-		fr.next++
-		if e.err != nil {
-			return &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
-		}
-		var kid *walkDir
-		if e.isDir() {
-			kid = d.kids[fr.nextKid]
-			fr.nextKid++
-		}
-		err := fn(e.path, &e.info)
-		if err == fs.SkipDir {
-			if kid != nil {
-				drop(kid)
-			} else {
-				fr.next = len(d.entries) // as fs.WalkDir: skip the rest
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if kid != nil {
-			prefetch(stack)
-			if err := wait(kid); err != nil {
-				return err
-			}
-			stack = append(stack, frame{d: kid})
-			prefetch(stack)
-		}
-	}
-	return nil
+	w := &walker{f: f}
+	return dirwalk.Walk(top, fn, dirwalk.Config[*inode, walkEntry]{
+		Size:      func(in *inode) int64 { return in.Size },
+		NewLoader: w.newLoader,
+	})
 }
 
 // isDir is fs.DirEntry.IsDir: the entry's file type where recorded.
@@ -241,46 +113,40 @@ func (e *walkEntry) isDir() bool {
 	return e.in.isDir()
 }
 
-func (w *walker) work() {
+// newLoader returns one worker's loader, with its own scratch buffers.
+func (w *walker) newLoader() func(*walkDir) ([]walkEntry, error) {
 	var dirBuf dirScratch
 	var inoBuf []byte
 	var order []int32
 	csum := make([]byte, 8+int(w.f.sb.InodeSize))
-	for d := range w.jobs {
-		select {
-		case <-w.stop:
-			close(d.done)
-			continue
-		default:
-		}
-		d.entries, d.err = w.load(d, &dirBuf, &inoBuf, &order, csum)
-		close(d.done)
+	return func(d *walkDir) ([]walkEntry, error) {
+		return w.load(d, &dirBuf, &inoBuf, &order, csum)
 	}
 }
 
 // load lists directory d with the inodes of its entries.
 func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *[]int32, csum []byte) ([]walkEntry, error) {
 	f := w.f
-	if d.in.isSymlink() {
+	if d.Node.isSymlink() {
 		// Listed as a directory, but a link: the descent's ReadDir
 		// follows it, so does the walk.
-		in, err := f.resolve("readdir", d.path, true)
+		in, err := f.resolve("readdir", d.Path, true)
 		if pe, ok := err.(*fs.PathError); ok {
 			return nil, pe.Err
 		} else if err != nil {
 			return nil, err
 		}
-		d.in = in
+		d.Node = in
 	}
-	if !d.in.isDir() {
-		return nil, fmt.Errorf("ext4: inode %d is not a directory: %w", d.in.Ino, fs.ErrNotExist)
+	if !d.Node.isDir() {
+		return nil, fmt.Errorf("ext4: inode %d is not a directory: %w", d.Node.Ino, fs.ErrNotExist)
 	}
-	for a := d.parent; a != nil; a = a.parent {
-		if a.in.Ino == d.in.Ino {
-			return nil, fmt.Errorf("ext4: directory inode %d contains itself (loop): %w", d.in.Ino, ErrFormat)
+	for a := d.Parent; a != nil; a = a.Parent {
+		if a.Node.Ino == d.Node.Ino {
+			return nil, fmt.Errorf("ext4: directory inode %d contains itself (loop): %w", d.Node.Ino, ErrFormat)
 		}
 	}
-	dl, err := f.parseDir(d.in, dirBuf)
+	dl, err := f.parseDir(d.Node, dirBuf)
 	if err != nil {
 		return nil, err
 	}
@@ -289,16 +155,16 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 	n := 0
 	for _, de := range dl.entries {
 		n += len(de.Safe)
-		if d.path != "." {
-			n += len(d.path) + 1
+		if d.Path != "." {
+			n += len(d.Path) + 1
 		}
 	}
 	var pb strings.Builder // its String does not copy
 	pb.Grow(n)
 	order := (*orderBuf)[:0]
 	for i, de := range dl.entries {
-		if d.path != "." {
-			pb.WriteString(d.path)
+		if d.Path != "." {
+			pb.WriteString(d.Path)
 			pb.WriteByte('/')
 		}
 		pb.WriteString(de.Safe)
@@ -310,8 +176,8 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 	off := 0
 	for i, de := range dl.entries {
 		l := len(de.Safe)
-		if d.path != "." {
-			l += len(d.path) + 1
+		if d.Path != "." {
+			l += len(d.Path) + 1
 		}
 		es[i].path = paths[off : off+l]
 		es[i].info.name = paths[off+l-len(de.Safe) : off+l]

@@ -6,17 +6,16 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/dirwalk"
 )
 
-// The whole-tree walk (fsys.WalkFS), as in fsys/ext4: directories are
-// loaded in parallel, one job per directory, on GOMAXPROCS workers; a job
-// parses the directory and reads its entries' inodes sorted by their place
+// The whole-tree walk (fsys.WalkFS), on fsys/internal/dirwalk as in
+// fsys/ext4: directories are loaded in parallel, one job per directory, on
+// GOMAXPROCS workers; a job parses the directory and reads its entries' inodes sorted by their place
 // on the volume, one read per stretch of inode chunks (files made together
 // share chunks), instead of one read per inode. The caller's goroutine calls
 // fn depth first with each directory's entries in name order, so a
@@ -28,35 +27,34 @@ import (
 // directory that contains one of its ancestors.
 
 const (
-	walkAhead      = 8        // directories per worker loaded ahead of fn
-	walkAheadBytes = 16 << 20 // directory bytes loaded ahead of fn, at most
-	walkBatchBytes = 1 << 20  // largest inode read
-	walkBatchGap   = 4 << 10  // unused inode bytes a read may span (about what a read costs)
+	walkBatchBytes = 1 << 20 // largest inode read
+	walkBatchGap   = 4 << 10 // unused inode bytes a read may span (about what a read costs)
 )
 
-type walkDir struct {
-	path   string
-	ip     *inode
-	parent *walkDir // for the loop check
-
-	ahead   int64 // size counted in inflightBytes
-	done    chan struct{}
-	entries []walkEntry
-	err     error
-	kids    []*walkDir
-}
+// walkDir is a directory the walk has still to list.
+type walkDir = dirwalk.Dir[*inode, walkEntry]
 
 type walkEntry struct {
 	path string
 	ino  uint64
 	info fileInfo
-	err  error
+	err  error // a *fs.PathError "lstat" of path
 }
 
-type walker struct {
-	f    *FS
-	jobs chan *walkDir
-	stop chan struct{}
+// Walked implements dirwalk.Entry.
+func (e *walkEntry) Walked() (string, fs.FileInfo, error) {
+	if e.err != nil {
+		return e.path, nil, e.err
+	}
+	return e.path, &e.info, nil
+}
+
+// Subdir implements dirwalk.Entry.
+func (e *walkEntry) Subdir() (*inode, bool) {
+	if e.err != nil {
+		return nil, false
+	}
+	return e.info.ip, e.info.ip.isDir()
 }
 
 // Walk calls fn for root and every file and directory below it, a
@@ -77,153 +75,26 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 	if !ip.isDir() {
 		return nil
 	}
-	top := &walkDir{path: root, ip: ip}
+	top := &walkDir{Path: root, Node: ip}
 	if root != "." {
 		// Look-ups by path start at the root directory: one below that
 		// contains it is a loop for them too.
-		top.parent = &walkDir{ip: &inode{ino: f.sb.Rootino}}
+		top.Parent = &walkDir{Node: &inode{ino: f.sb.Rootino}}
 	}
-	err = f.walkTree(top, fn)
-	if err == fs.SkipAll {
-		return nil
-	}
-	return err
+	return dirwalk.Walk(top, fn, dirwalk.Config[*inode, walkEntry]{
+		Size:      func(ip *inode) int64 { return ip.size() },
+		NewLoader: func() func(*walkDir) ([]walkEntry, error) { return f.loadDir },
+	})
 }
 
-func (f *FS) walkTree(top *walkDir, fn func(string, fs.FileInfo) error) error {
-	nw := max(1, runtime.GOMAXPROCS(0))
-	w := &walker{f: f, jobs: make(chan *walkDir, nw*walkAhead+1), stop: make(chan struct{})}
-	var wg sync.WaitGroup
-	for range nw {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for d := range w.jobs {
-				select {
-				case <-w.stop:
-				default:
-					d.entries, d.err = w.load(d)
-				}
-				close(d.done)
-			}
-		}()
-	}
-	defer func() {
-		close(w.stop)
-		close(w.jobs)
-		wg.Wait()
-	}()
-
-	limit := cap(w.jobs) - 1
-	inflight := 0
-	var inflightBytes int64 // the directories' sizes: a bound on their entries
-	dispatch := func(d *walkDir) {
-		if d.done == nil {
-			d.done = make(chan struct{})
-			w.jobs <- d
-			inflight++
-			d.ahead = d.ip.size()
-			inflightBytes += d.ahead
+// loadDir lists directory d with the inodes of its entries.
+func (f *FS) loadDir(d *walkDir) ([]walkEntry, error) {
+	for a := d.Parent; a != nil; a = a.Parent {
+		if a.Node.ino == d.Node.ino {
+			return nil, fmt.Errorf("%w: directory %d contains itself", ErrFormat, d.Node.ino)
 		}
 	}
-	wait := func(d *walkDir) error {
-		dispatch(d)
-		<-d.done
-		inflight--
-		inflightBytes -= d.ahead
-		if d.err != nil {
-			return &fs.PathError{Op: "readdir", Path: d.path, Err: d.err}
-		}
-		for i := range d.entries {
-			if e := &d.entries[i]; e.err == nil && e.info.ip.isDir() {
-				d.kids = append(d.kids, &walkDir{path: e.path, ip: e.info.ip, parent: d})
-			}
-		}
-		return nil
-	}
-	drop := func(d *walkDir) {
-		if d.done != nil {
-			<-d.done
-			inflight--
-			inflightBytes -= d.ahead
-		}
-		d.entries = nil
-	}
-	type frame struct {
-		d             *walkDir
-		next, nextKid int
-	}
-	prefetch := func(stack []frame) {
-		seen := 0
-		for k := len(stack) - 1; k >= 0 && seen < limit; k-- {
-			fr := &stack[k]
-			for _, d := range fr.d.kids[fr.nextKid:] {
-				if seen++; seen > limit || inflight >= limit || inflightBytes >= walkAheadBytes {
-					return
-				}
-				dispatch(d)
-			}
-		}
-	}
-
-	if err := wait(top); err != nil {
-		return err
-	}
-	stack := []frame{{d: top}}
-	for len(stack) > 0 {
-		fr := &stack[len(stack)-1]
-		d := fr.d
-		if fr.next >= len(d.entries) {
-			for _, k := range d.kids[fr.nextKid:] {
-				drop(k)
-			}
-			d.entries, d.kids = nil, nil
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		e := &d.entries[fr.next]
-		fr.next++
-		if e.err != nil {
-			return e.err
-		}
-		var kid *walkDir
-		if e.info.ip.isDir() {
-			kid = d.kids[fr.nextKid]
-			fr.nextKid++
-		}
-		err := fn(e.path, &e.info)
-		if err == fs.SkipDir {
-			if kid != nil {
-				drop(kid)
-			} else {
-				fr.next = len(d.entries) // as fs.WalkDir: skip the rest
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if kid != nil {
-			prefetch(stack)
-			if err := wait(kid); err != nil {
-				return err
-			}
-			stack = append(stack, frame{d: kid})
-			prefetch(stack)
-		}
-	}
-	return nil
-}
-
-// load lists directory d with the inodes of its entries.
-func (w *walker) load(d *walkDir) ([]walkEntry, error) {
-	f := w.f
-	for a := d.parent; a != nil; a = a.parent {
-		if a.ip.ino == d.ip.ino {
-			return nil, fmt.Errorf("%w: directory %d contains itself", ErrFormat, d.ip.ino)
-		}
-	}
-	idx, err := f.parseDirIndex(d.ip)
+	idx, err := f.parseDirIndex(d.Node)
 	if err != nil {
 		return nil, err
 	}
@@ -231,15 +102,15 @@ func (w *walker) load(d *walkDir) ([]walkEntry, error) {
 	n := 0
 	for _, name := range idx.names {
 		n += len(name)
-		if d.path != "." {
-			n += len(d.path) + 1
+		if d.Path != "." {
+			n += len(d.Path) + 1
 		}
 	}
 	var pb strings.Builder // its String does not copy
 	pb.Grow(n)
 	for _, name := range idx.names {
-		if d.path != "." {
-			pb.WriteString(d.path)
+		if d.Path != "." {
+			pb.WriteString(d.Path)
 			pb.WriteByte('/')
 		}
 		pb.WriteString(name)
@@ -253,8 +124,8 @@ func (w *walker) load(d *walkDir) ([]walkEntry, error) {
 	off := 0
 	for i, name := range idx.names {
 		l := len(name)
-		if d.path != "." {
-			l += len(d.path) + 1
+		if d.Path != "." {
+			l += len(d.Path) + 1
 		}
 		e := &es[i]
 		e.path = paths[off : off+l]
