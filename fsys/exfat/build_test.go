@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -78,17 +79,7 @@ var volSpecs = []volSpec{
 
 func openImage(t testing.TB, path string) (*FS, *os.File) {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	st, _ := fh.Stat()
-	f, err := Open(fh, st.Size())
-	if err != nil {
-		t.Fatalf("Open %s: %v", path, err)
-	}
-	return f, fh
+	return drivertest.OpenImage(t, path, Open)
 }
 
 // mountRO mounts img read-only through exfat-fuse on a read-only loop

@@ -3,10 +3,8 @@ package exfat
 import (
 	"bufio"
 	"bytes"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -30,13 +28,6 @@ func runTool(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out
-}
-
-type want struct {
-	size  int64
-	mtime int64
-	sum   string
-	dir   bool
 }
 
 func TestVolumes(t *testing.T) {
@@ -110,45 +101,8 @@ func checkUsage(t *testing.T, f *FS, mnt string) {
 // checkAgainstMount compares the tree with the read-only exfat-fuse mount:
 // names, sizes, contents, modification times.
 func checkAgainstMount(t *testing.T, f *FS, mnt string) {
-	exp := map[string]want{}
-	filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == mnt {
-			return err
-		}
-		rel, _ := filepath.Rel(mnt, p)
-		info, _ := d.Info()
-		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
-		if !d.IsDir() {
-			fh, _ := os.Open(p)
-			w.sum = drivertest.SHA256(t, fh)
-			fh.Close()
-			w.size = info.Size()
-		}
-		exp[filepath.ToSlash(rel)] = w
-		return nil
-	})
-	got := map[string]want{}
-	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
-		if !d.IsDir() {
-			fh, err := f.Open(p)
-			if err != nil {
-				return err
-			}
-			w.sum = drivertest.SHA256(t, fh)
-			fh.Close()
-			w.size = info.Size()
-		}
-		got[p] = w
-		return nil
-	})
+	exp := drivertest.HostTree(t, mnt)
+	got, err := drivertest.Tree(t, f)
 	if err != nil {
 		t.Fatal(err)
 	}

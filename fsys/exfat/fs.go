@@ -377,12 +377,8 @@ func (f *FS) resolve(op, name string) (*node, error) {
 		if e.isDir() {
 			if e.FirstCluster >= 2 && e.FirstCluster <= f.g.clusters+1 {
 				off := f.g.clusterOffset(e.FirstCluster)
-				for _, anc := range ancestors {
-					for _, x := range anc {
-						if off >= x.Physical && off < x.Physical+x.Length {
-							return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("exfat: directory %q contains itself (cluster %d)", strings.Join(elems[:i+1], "/"), e.FirstCluster)}
-						}
-					}
+				if extentfile.Within(ancestors, off) {
+					return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("exfat: directory %q contains itself (cluster %d)", strings.Join(elems[:i+1], "/"), e.FirstCluster)}
 				}
 			}
 			d, err := f.subdir(e)
@@ -443,16 +439,8 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	list := make([]fs.DirEntry, len(n.dir.entries))
 	for i := range n.dir.entries {
-		list[i] = dirEntryInfo{f.infoOf(&node{name: n.dir.entries[i].name, e: &n.dir.entries[i]})}
+		list[i] = fs.FileInfoToDirEntry(f.infoOf(&node{name: n.dir.entries[i].name, e: &n.dir.entries[i]}))
 	}
 	slices.SortFunc(list, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	return list, nil
 }
-
-type dirEntryInfo struct{ fi *fileInfo }
-
-func (d dirEntryInfo) Name() string               { return d.fi.name }
-func (d dirEntryInfo) IsDir() bool                { return d.fi.IsDir() }
-func (d dirEntryInfo) Type() fs.FileMode          { return d.fi.Mode().Type() }
-func (d dirEntryInfo) Info() (fs.FileInfo, error) { return d.fi, nil }
-func (d dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }

@@ -2,13 +2,13 @@ package exfat
 
 import (
 	"bytes"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 	"github.com/grainvm/grain/fsys/internal/extentfile"
 	"github.com/grainvm/grain/internal/testutil"
 )
@@ -127,37 +127,6 @@ func FuzzVolume(f *testing.F) {
 		v.Label()
 		v.GUID()
 		v.Usage()
-		n := 0
-		fs.WalkDir(v, ".", func(p string, d fs.DirEntry, err error) error {
-			if n++; n > 10000 {
-				return fs.SkipAll
-			}
-			if err != nil || d.IsDir() {
-				return nil
-			}
-			if info, err := d.Info(); err == nil {
-				info.Sys()
-			}
-			h, err := v.Open(p)
-			if err != nil {
-				return nil
-			}
-			io.Copy(io.Discard, h.(io.Reader))
-			h.Close()
-			return nil
-		})
-		n = 0
-		v.Walk(".", func(p string, info fs.FileInfo) error {
-			if n++; n > 10000 {
-				return fs.SkipAll
-			}
-			if !info.IsDir() {
-				if h, err := v.OpenInfo(p, info); err == nil {
-					io.Copy(io.Discard, h)
-					h.Close()
-				}
-			}
-			return nil
-		})
+		drivertest.FuzzTree(v)
 	})
 }

@@ -35,11 +35,7 @@ func mustOpen(t testing.TB, b []byte) *FS {
 
 func metaOf(t testing.TB, f *FS, name string) *fsys.Meta {
 	t.Helper()
-	info, err := f.Stat(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fsys.MetaOf(info)
+	return drivertest.MetaOf(t, f, name)
 }
 
 // fixSet recomputes the SetChecksum of the entry set at off.

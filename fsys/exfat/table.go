@@ -99,7 +99,7 @@ func chain(g *geometry, fat nexter, first uint32, want, limit int64, contiguous 
 		if c < 2 || c > g.clusters+1 {
 			switch {
 			case c == 0xFFFFFFFF && want < 0:
-				return finishChain(ext, base, n, first)
+				return extentfile.FinishChain("exfat", ext, base, n, first)
 			case c == 0xFFFFFFFF:
 				return fail(fmt.Errorf("exfat: cluster chain from %d ends after %d of %d clusters", first, n, want))
 			case c == 0xFFFFFFF7:
@@ -108,15 +108,10 @@ func chain(g *geometry, fat nexter, first uint32, want, limit int64, contiguous 
 				return fail(fmt.Errorf("exfat: cluster chain from %d: cluster %d outside the heap", first, c))
 			}
 		}
-		off := g.clusterOffset(c)
-		if k := len(ext) - 1; k >= base && ext[k].Physical+ext[k].Length == off {
-			ext[k].Length += g.clusterSize
-		} else {
-			ext = append(ext, fsys.Extent{Logical: n * g.clusterSize, Physical: off, Length: g.clusterSize})
-		}
+		ext = extentfile.Append(ext, base, n*g.clusterSize, g.clusterOffset(c), g.clusterSize)
 		n++
 		if n == want {
-			return finishChain(ext, base, n, first)
+			return extentfile.FinishChain("exfat", ext, base, n, first)
 		}
 		if n > int64(g.clusters) || (limit >= 0 && n > limit) {
 			return fail(fmt.Errorf("exfat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1))
@@ -127,12 +122,4 @@ func chain(g *geometry, fat nexter, first uint32, want, limit int64, contiguous 
 		}
 		c = next
 	}
-}
-
-// finishChain rejects chains (ext[base:]) that use a cluster twice.
-func finishChain(ext []fsys.Extent, base int, n int64, first uint32) ([]fsys.Extent, int64, error) {
-	if extentfile.Overlap(ext[base:]) {
-		return ext[:base], 0, fmt.Errorf("exfat: cluster chain from %d uses a cluster twice (a loop)", first)
-	}
-	return ext, n, nil
 }

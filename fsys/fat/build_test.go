@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 	"github.com/grainvm/grain/internal/testutil"
 )
 
@@ -80,15 +81,5 @@ var volSpecs = []volSpec{
 
 func openImage(t testing.TB, path string) (*FS, *os.File) {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { fh.Close() })
-	st, _ := fh.Stat()
-	f, err := Open(fh, st.Size())
-	if err != nil {
-		t.Fatalf("Open %s: %v", path, err)
-	}
-	return f, fh
+	return drivertest.OpenImage(t, path, Open)
 }

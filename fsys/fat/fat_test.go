@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,13 +32,6 @@ func runTool(t testing.TB, name string, args ...string) []byte {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return out
-}
-
-type want struct {
-	size  int64
-	mtime int64
-	sum   string
-	dir   bool
 }
 
 func TestVolumes(t *testing.T) {
@@ -98,45 +89,8 @@ func checkHeader(t *testing.T, f *FS, img string) {
 func checkAgainstMcopy(t *testing.T, f *FS, img string) {
 	dir := t.TempDir()
 	runTool(t, "mcopy", "-s", "-m", "-n", "-i", img, "::/*", dir)
-	exp := map[string]want{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == dir {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		info, _ := d.Info()
-		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
-		if !d.IsDir() {
-			fh, _ := os.Open(p)
-			w.sum = drivertest.SHA256(t, fh)
-			fh.Close()
-			w.size = info.Size()
-		}
-		exp[filepath.ToSlash(rel)] = w
-		return nil
-	})
-	got := map[string]want{}
-	err := fs.WalkDir(f, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		w := want{dir: d.IsDir(), mtime: info.ModTime().Unix()}
-		if !d.IsDir() {
-			fh, err := f.Open(p)
-			if err != nil {
-				return err
-			}
-			w.sum = drivertest.SHA256(t, fh)
-			fh.Close()
-			w.size = info.Size()
-		}
-		got[p] = w
-		return nil
-	})
+	exp := drivertest.HostTree(t, dir)
+	got, err := drivertest.Tree(t, f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +103,11 @@ func checkAgainstMcopy(t *testing.T, f *FS, img string) {
 			t.Errorf("%s: missing (mcopy has it)", p)
 			continue
 		}
-		if g.dir != w.dir || g.size != w.size || g.sum != w.sum {
+		if g.Dir != w.Dir || g.Size != w.Size || g.Sum != w.Sum {
 			t.Errorf("%s: got %+v, mcopy %+v", p, g, w)
 		}
-		if !w.dir && g.mtime != w.mtime {
-			t.Errorf("%s: mtime %v, mcopy %v", p, time.Unix(g.mtime, 0).UTC(), time.Unix(w.mtime, 0).UTC())
+		if !w.Dir && g.MTime != w.MTime {
+			t.Errorf("%s: mtime %v, mcopy %v", p, time.Unix(g.MTime, 0).UTC(), time.Unix(w.MTime, 0).UTC())
 		}
 	}
 	for p := range got {

@@ -114,7 +114,7 @@ func (f *FS) openNode(name string, n *node) (fsys.File, error) {
 	fi := f.infoOf(n)
 	if d := n.dir; d != nil {
 		return extentfile.NewDir("fat", name, fi, len(d.entries), func(i int) fs.DirEntry {
-			return dirEntryInfo{f.infoOf(&node{name: d.entries[i].name, e: &d.entries[i]})}
+			return fs.FileInfoToDirEntry(f.infoOf(&node{name: d.entries[i].name, e: &d.entries[i]}))
 		}), nil
 	}
 	ext, _, err := f.extentsOf(n.e)

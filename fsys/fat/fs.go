@@ -303,12 +303,8 @@ func (f *FS) resolve(op, name string) (*node, error) {
 				return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("fat: directory %q: first cluster %d out of range", strings.Join(elems[:i+1], "/"), e.cluster)}
 			}
 			off := f.g.clusterOffset(e.cluster)
-			for _, anc := range ancestors {
-				for _, x := range anc {
-					if off >= x.Physical && off < x.Physical+x.Length {
-						return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("fat: directory %q contains itself (cluster %d)", strings.Join(elems[:i+1], "/"), e.cluster)}
-					}
-				}
+			if extentfile.Within(ancestors, off) {
+				return nil, &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("fat: directory %q contains itself (cluster %d)", strings.Join(elems[:i+1], "/"), e.cluster)}
 			}
 			d, err := f.readDirData(e.cluster, false)
 			if err != nil {
@@ -374,17 +370,7 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 func (f *FS) dirEntries(d *dirData) []fs.DirEntry {
 	list := make([]fs.DirEntry, len(d.entries))
 	for i := range d.entries {
-		list[i] = dirEntryInfo{f.infoOf(&node{name: d.entries[i].name, e: &d.entries[i]})}
+		list[i] = fs.FileInfoToDirEntry(f.infoOf(&node{name: d.entries[i].name, e: &d.entries[i]}))
 	}
 	return list
 }
-
-// Walk-free helpers.
-
-type dirEntryInfo struct{ fi *fileInfo }
-
-func (d dirEntryInfo) Name() string               { return d.fi.name }
-func (d dirEntryInfo) IsDir() bool                { return d.fi.IsDir() }
-func (d dirEntryInfo) Type() fs.FileMode          { return d.fi.Mode().Type() }
-func (d dirEntryInfo) Info() (fs.FileInfo, error) { return d.fi, nil }
-func (d dirEntryInfo) String() string             { return fs.FormatDirEntry(d) }

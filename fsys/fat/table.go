@@ -164,7 +164,7 @@ func chain(g *geometry, fat nexter, first uint32, want int64, limit int64, dst [
 		if c < 2 || c > g.clusters+1 {
 			switch {
 			case c >= eoc && want < 0:
-				return finishChain(ext, base, n, first)
+				return extentfile.FinishChain("fat", ext, base, n, first)
 			case c >= eoc:
 				return fail(fmt.Errorf("fat: cluster chain from %d ends after %d of %d clusters", first, n, want))
 			case c == bad:
@@ -175,15 +175,10 @@ func chain(g *geometry, fat nexter, first uint32, want int64, limit int64, dst [
 				return fail(fmt.Errorf("fat: cluster chain from %d: cluster %d outside the volume (%d clusters)", first, c, g.clusters))
 			}
 		}
-		off := g.clusterOffset(c)
-		if k := len(ext) - 1; k >= base && ext[k].Physical+ext[k].Length == off {
-			ext[k].Length += g.clusterSize
-		} else {
-			ext = append(ext, fsys.Extent{Logical: n * g.clusterSize, Physical: off, Length: g.clusterSize})
-		}
+		ext = extentfile.Append(ext, base, n*g.clusterSize, g.clusterOffset(c), g.clusterSize)
 		n++
 		if n == want {
-			return finishChain(ext, base, n, first)
+			return extentfile.FinishChain("fat", ext, base, n, first)
 		}
 		if n > int64(g.clusters) || (limit >= 0 && n > limit) {
 			return fail(fmt.Errorf("fat: cluster chain from %d is longer than %d clusters (a loop?)", first, n-1))
@@ -194,13 +189,4 @@ func chain(g *geometry, fat nexter, first uint32, want int64, limit int64, dst [
 		}
 		c = next
 	}
-}
-
-// finishChain rejects chains (ext[base:]) that use a cluster twice
-// (loops), found as overlapping extents.
-func finishChain(ext []fsys.Extent, base int, n int64, first uint32) ([]fsys.Extent, int64, error) {
-	if extentfile.Overlap(ext[base:]) {
-		return ext[:base], 0, fmt.Errorf("fat: cluster chain from %d uses a cluster twice (a loop)", first)
-	}
-	return ext, n, nil
 }

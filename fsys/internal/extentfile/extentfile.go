@@ -246,3 +246,38 @@ func Physical(ext []fsys.Extent, off int64) int64 {
 	}
 	return -1
 }
+
+// Within reports whether volume offset off lies in one of the extents of
+// any of lists: the drivers' check that a directory does not contain one
+// of its own ancestors.
+func Within(lists [][]fsys.Extent, off int64) bool {
+	for _, ext := range lists {
+		for _, x := range ext {
+			if off >= x.Physical && off < x.Physical+x.Length {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Append adds the length bytes at volume offset off to ext as the data at
+// file offset logical, growing the last extent when it ends at off and is
+// not before ext[base] (the start of the chain being built).
+func Append(ext []fsys.Extent, base int, logical, off, length int64) []fsys.Extent {
+	if k := len(ext) - 1; k >= base && ext[k].Physical+ext[k].Length == off {
+		ext[k].Length += length
+		return ext
+	}
+	return append(ext, fsys.Extent{Logical: logical, Physical: off, Length: length})
+}
+
+// FinishChain rejects a cluster chain (ext[base:], n clusters from
+// cluster first) that uses a cluster twice (a loop), found as overlapping
+// extents: it returns ext[:base] and an error naming pkg, or ext and n.
+func FinishChain(pkg string, ext []fsys.Extent, base int, n int64, first uint32) ([]fsys.Extent, int64, error) {
+	if Overlap(ext[base:]) {
+		return ext[:base], 0, fmt.Errorf("%s: cluster chain from %d uses a cluster twice (a loop)", pkg, first)
+	}
+	return ext, n, nil
+}
