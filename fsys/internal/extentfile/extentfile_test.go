@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -182,3 +183,27 @@ func TestRegion(t *testing.T) {
 type errReaderAt struct{}
 
 func (errReaderAt) ReadAt([]byte, int64) (int, error) { return 0, errors.New("boom") }
+
+func TestChain(t *testing.T) {
+	// A chain 2,3,7 of 4 KiB clusters after an extent of another chain
+	// that ends where the new one starts: only extents from base merge.
+	prev := []fsys.Extent{{Logical: 0, Physical: 0x1000, Length: 0x1000}}
+	ext := Append(prev, 1, 0, 0x2000, 0x1000)
+	ext = Append(ext, 1, 0x1000, 0x3000, 0x1000)
+	ext = Append(ext, 1, 0x2000, 0x7000, 0x1000)
+	want := []fsys.Extent{prev[0], {Logical: 0, Physical: 0x2000, Length: 0x2000}, {Logical: 0x2000, Physical: 0x7000, Length: 0x1000}}
+	if !slices.Equal(ext, want) {
+		t.Fatalf("Append: %+v, want %+v", ext, want)
+	}
+	if got, n, err := FinishChain("x", ext, 1, 3, 2); err != nil || n != 3 || len(got) != 3 {
+		t.Errorf("FinishChain: %d extents, %d, %v", len(got), n, err)
+	}
+	// Cluster 3 again: a loop.
+	loop := Append(ext, 1, 0x3000, 0x3000, 0x1000)
+	if got, n, err := FinishChain("x", loop, 1, 4, 2); err == nil || !strings.HasPrefix(err.Error(), "x: cluster chain from 2") || n != 0 || len(got) != 1 {
+		t.Errorf("FinishChain of a loop: %d extents, %d, %v", len(got), n, err)
+	}
+	if !Within([][]fsys.Extent{prev, want[1:]}, 0x7fff) || Within([][]fsys.Extent{prev, want[1:]}, 0x8000) || Within(nil, 0) {
+		t.Error("Within")
+	}
+}
