@@ -6,119 +6,17 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"reflect"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
 
-// listed is one name a walk gave.
-type listed struct {
-	path string
-	info fs.FileInfo
-}
-
-// descend lists root the slow way: fs.WalkDir, each entry's Info, as
-// guest.Image does for drivers without a WalkFS; skip says which
-// directories to skip.
-func descend(v *FS, root string, skip func(string) bool) ([]listed, error) {
-	var out []listed
-	err := fs.WalkDir(v, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		out = append(out, listed{p, info})
-		if skip != nil && skip(p) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// walkList lists root with Walk, checking that every directory comes
-// before its entries.
-func walkList(v *FS, root string, skip func(string) bool) ([]listed, error) {
-	return walkListSys(v, root, skip, false)
-}
-
-// walkListSys is walkList; with sys set, fn asks each info for its Meta
-// (the walk then builds them ahead, in its workers).
-func walkListSys(v *FS, root string, skip func(string) bool, sys bool) ([]listed, error) {
-	var out []listed
-	seen := map[string]bool{}
-	err := v.Walk(root, func(p string, info fs.FileInfo) error {
-		if p != root {
-			parent := p[:max(0, strings.LastIndexByte(p, '/'))]
-			if parent == "" {
-				parent = "."
-			}
-			if !seen[parent] {
-				return fmt.Errorf("%s listed before its directory %s", p, parent)
-			}
-		}
-		seen[p] = true
-		if sys {
-			info.Sys()
-		}
-		out = append(out, listed{p, info})
-		if skip != nil && skip(p) && info.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	})
-	return out, err
-}
-
-// sameListing reports how two listings differ: paths (in order: both walk
-// in sorted depth-first order), names, modes, sizes, times and Meta.
-func sameListing(t *testing.T, what string, got, want []listed) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: walk lists %d names, descent %d", what, len(got), len(want))
-	}
-	for i := range min(len(got), len(want)) {
-		g, w := got[i], want[i]
-		if g.path != w.path {
-			t.Errorf("%s: #%d: walk %s, descent %s", what, i, g.path, w.path)
-			return
-		}
-		gi, wi := g.info, w.info
-		if gi.Name() != wi.Name() || gi.Mode() != wi.Mode() || gi.Size() != wi.Size() || !gi.ModTime().Equal(wi.ModTime()) || gi.IsDir() != wi.IsDir() {
-			t.Errorf("%s: %s: walk %v, descent %v", what, g.path, gi, wi)
-		}
-		if gm, wm := fsys.MetaOf(gi), fsys.MetaOf(wi); !reflect.DeepEqual(gm, wm) {
-			t.Errorf("%s: %s: Meta\n walk    %+v\n descent %+v", what, g.path, gm, wm)
-		}
-	}
-}
-
-// agree checks that Walk and the descent list the same, or both fail.
+// agree checks that Walk (without and with Sys asked for) and the descent
+// list the same, or both fail.
 func agree(t *testing.T, v *FS, root string, skip func(string) bool) int {
 	t.Helper()
-	want, werr := descend(v, root, skip)
-	var got []listed
-	for _, sys := range []bool{false, true} {
-		var gerr error
-		got, gerr = walkListSys(v, root, skip, sys)
-		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("walk %s: error %v, descent %v", root, gerr, werr)
-		}
-		if werr == nil {
-			sameListing(t, root, got, want)
-		} else {
-			t.Logf("walk %s: %v; descent: %v", root, gerr, werr)
-		}
-	}
-	return len(got)
+	return drivertest.Agree(t, v, root, skip, false, true)
 }
 
 func TestWalkSmall(t *testing.T) {
@@ -148,7 +46,7 @@ func TestWalkSmall(t *testing.T) {
 	}
 	// SkipDir on a file skips the rest of its directory, as fs.WalkDir.
 	agree(t, v, ".", func(p string) bool { return p == "many/a_file_name_of_some_length_5" })
-	got, _ := walkList(v, ".", nil)
+	got, _ := drivertest.WalkSkip(v, ".", nil, false)
 	var skipped []string
 	v.Walk(".", func(p string, info fs.FileInfo) error {
 		skipped = append(skipped, p)
@@ -247,10 +145,10 @@ func TestOpenInfo(t *testing.T) {
 	}
 	m := *fsys.MetaOf(info)
 	m.Generation++
-	if _, err := v.OpenInfo("tiny", metaInfo{&m}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := v.OpenInfo("tiny", drivertest.MetaOnly{M: &m}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenInfo with a stale generation: %v", err)
 	}
-	if _, err := v.OpenInfo("x", metaInfo{nil}); err == nil {
+	if _, err := v.OpenInfo("x", drivertest.MetaOnly{}); err == nil {
 		t.Errorf("OpenInfo without Meta succeeded")
 	}
 }
@@ -273,7 +171,7 @@ func checkOpenInfo(t *testing.T, v *FS, max int) int {
 		}
 		// From the walk's info, and from a copy of its Meta alone (what a
 		// caller that kept only the Meta has).
-		for _, in := range []fs.FileInfo{info, metaInfo{fsys.MetaOf(info)}} {
+		for _, in := range []fs.FileInfo{info, drivertest.MetaOnly{M: fsys.MetaOf(info)}} {
 			f, err := v.OpenInfo(p, in)
 			if err != nil {
 				return fmt.Errorf("%s: OpenInfo: %v", p, err)
@@ -290,22 +188,6 @@ func checkOpenInfo(t *testing.T, v *FS, max int) int {
 		t.Fatal(err)
 	}
 	return n
-}
-
-// metaInfo is a FileInfo that carries only a Meta, as one from another
-// layer (guest) or a copy would.
-type metaInfo struct{ m *fsys.Meta }
-
-func (i metaInfo) Name() string       { return "" }
-func (i metaInfo) Size() int64        { return 0 }
-func (i metaInfo) Mode() fs.FileMode  { return 0 }
-func (i metaInfo) ModTime() time.Time { return time.Time{} }
-func (i metaInfo) IsDir() bool        { return false }
-func (i metaInfo) Sys() any {
-	if i.m == nil {
-		return nil
-	}
-	return i.m
 }
 
 func TestFlagsString(t *testing.T) {

@@ -6,96 +6,20 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/grainvm/grain/fsys"
+	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
-
-type listed struct {
-	path string
-	info fs.FileInfo
-}
-
-// descend lists root the slow way, as guest.Image does for drivers
-// without a WalkFS: fs.WalkDir and each entry's Info.
-func descend(x *FS, root string, skip func(string) bool) ([]listed, error) {
-	var out []listed
-	err := fs.WalkDir(x, root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		out = append(out, listed{p, info})
-		if skip != nil && skip(p) && d.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	})
-	return out, err
-}
-
-// walkList lists root with Walk, checking that every directory comes
-// before its entries.
-func walkList(x *FS, root string, skip func(string) bool) ([]listed, error) {
-	var out []listed
-	seen := map[string]bool{}
-	err := x.Walk(root, func(p string, info fs.FileInfo) error {
-		if p != root {
-			parent := p[:max(0, strings.LastIndexByte(p, '/'))]
-			if parent == "" {
-				parent = "."
-			}
-			if !seen[parent] {
-				return fmt.Errorf("%s listed before its directory %s", p, parent)
-			}
-		}
-		seen[p] = true
-		out = append(out, listed{p, info})
-		if skip != nil && skip(p) && info.IsDir() {
-			return fs.SkipDir
-		}
-		return nil
-	})
-	return out, err
-}
 
 // agree checks that Walk and the descent list the same (paths in the same
 // order, names, modes, sizes, times, Meta) or both fail.
 func agree(t *testing.T, x *FS, root string, skip func(string) bool) int {
 	t.Helper()
-	want, werr := descend(x, root, skip)
-	got, gerr := walkList(x, root, skip)
-	if (werr == nil) != (gerr == nil) {
-		t.Fatalf("walk %s: error %v, descent %v", root, gerr, werr)
-	}
-	if werr != nil {
-		t.Logf("walk %s: %v; descent: %v", root, gerr, werr)
-		return 0
-	}
-	if len(got) != len(want) {
-		t.Errorf("%s: walk lists %d names, descent %d", root, len(got), len(want))
-	}
-	for i := range min(len(got), len(want)) {
-		g, w := got[i], want[i]
-		if g.path != w.path {
-			t.Fatalf("%s: #%d: walk %s, descent %s", root, i, g.path, w.path)
-		}
-		gi, wi := g.info, w.info
-		if gi.Name() != wi.Name() || gi.Mode() != wi.Mode() || gi.Size() != wi.Size() || !gi.ModTime().Equal(wi.ModTime()) || gi.IsDir() != wi.IsDir() {
-			t.Errorf("%s: walk %v, descent %v", g.path, gi, wi)
-		}
-		if gm, wm := fsys.MetaOf(gi), fsys.MetaOf(wi); !reflect.DeepEqual(gm, wm) {
-			t.Errorf("%s: Meta\n walk    %+v\n descent %+v", g.path, gm, wm)
-		}
-	}
-	return len(got)
+	return drivertest.Agree(t, x, root, skip)
 }
 
 // TestWalkImages compares Walk with the descent on the built images, and
@@ -178,7 +102,7 @@ func testOpenInfo(t *testing.T, x *FS) {
 		if err != nil {
 			return nil // unreadable by Open too (realtime, …)
 		}
-		for _, in := range []fs.FileInfo{info, metaInfo{fsys.MetaOf(info)}} {
+		for _, in := range []fs.FileInfo{info, drivertest.MetaOnly{M: fsys.MetaOf(info)}} {
 			f, err := x.OpenInfo(p, in)
 			if err != nil {
 				return fmt.Errorf("%s: OpenInfo: %v", p, err)
@@ -203,26 +127,12 @@ func testOpenInfo(t *testing.T, x *FS) {
 	}
 	m := *fsys.MetaOf(info)
 	m.Generation++
-	if _, err := x.OpenInfo("hello", metaInfo{&m}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := x.OpenInfo("hello", drivertest.MetaOnly{M: &m}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("OpenInfo with a stale generation: %v", err)
 	}
-	if _, err := x.OpenInfo("x", metaInfo{nil}); err == nil {
+	if _, err := x.OpenInfo("x", drivertest.MetaOnly{}); err == nil {
 		t.Errorf("OpenInfo without Meta succeeded")
 	}
-}
-
-type metaInfo struct{ m *fsys.Meta }
-
-func (i metaInfo) Name() string       { return "" }
-func (i metaInfo) Size() int64        { return 0 }
-func (i metaInfo) Mode() fs.FileMode  { return 0 }
-func (i metaInfo) ModTime() time.Time { return time.Time{} }
-func (i metaInfo) IsDir() bool        { return false }
-func (i metaInfo) Sys() any {
-	if i.m == nil {
-		return nil
-	}
-	return i.m
 }
 
 // TestWalkHostile damages the fuzz image and checks that the walk and the
