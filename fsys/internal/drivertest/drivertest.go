@@ -1,6 +1,7 @@
-// Package drivertest holds the checks the FAT and exFAT driver tests
-// share: a driver's fast walk (fsys.WalkFS) against the plain
-// directory-by-directory descent, and fsys.InfoOpener against Open.
+// Package drivertest holds the checks the driver tests share: a driver's
+// fast walk (fsys.WalkFS) against the plain directory-by-directory descent,
+// and fsys.InfoOpener against Open (FAT and exFAT here; ext4 and XFS in
+// agree.go), and the trees and fuzz bodies FAT and exFAT compare alike.
 package drivertest
 
 import (
