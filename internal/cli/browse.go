@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"io/fs"
@@ -466,54 +467,60 @@ func (a *app) find(image, p string, q *findQuery) error {
 	if a.json {
 		return a.findJSON(img, root, q)
 	}
-	// The lines go into one buffer, not a string each: a volume lists
-	// hundreds of thousands. Output is sorted for people; drivers whose
-	// walk already gives that order (ext4, XFS) need no sort.
-	var lines []byte
-	var starts []int
+	// The lines go into 1 MiB chunks, not a string each (a volume lists
+	// hundreds of thousands) nor one buffer that is copied as it grows.
+	// Output is sorted for people; drivers whose walk already gives that
+	// order (ext4, XFS) need no sort.
+	type lineRef struct{ chunk, start, end int }
+	var chunks [][]byte
+	var refs []lineRef
 	sorted := true
 	err = img.Walk(root, func(fp string, info fs.FileInfo) error {
 		if fp == "." || !q.match(info) {
 			return nil
 		}
-		if n := len(starts); sorted && n > 0 && string(lines[starts[n-1]+1:len(lines)-1]) > fp {
-			sorted = false
+		if n := len(refs); sorted && n > 0 {
+			last := refs[n-1]
+			if string(chunks[last.chunk][last.start+1:last.end-1]) > fp {
+				sorted = false
+			}
 		}
-		starts = append(starts, len(lines))
-		lines = append(lines, '/')
-		lines = append(lines, fp...)
-		lines = append(lines, '\n')
+		need := len(fp) + 2
+		if len(chunks) == 0 || cap(chunks[len(chunks)-1])-len(chunks[len(chunks)-1]) < need {
+			chunks = append(chunks, make([]byte, 0, max(1<<20, need)))
+		}
+		c := len(chunks) - 1
+		b := chunks[c]
+		start := len(b)
+		b = append(b, '/')
+		b = append(b, fp...)
+		b = append(b, '\n')
+		chunks[c] = b
+		refs = append(refs, lineRef{c, start, len(b)})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if sorted {
-		_, err := a.stdout.Write(lines)
-		return err
-	}
-	line := func(i int) []byte {
-		end := len(lines)
-		if i+1 < len(starts) {
-			end = starts[i+1]
+	line := func(r lineRef) []byte { return chunks[r.chunk][r.start:r.end] }
+	if !sorted {
+		// Compare without the newline, so "/a" sorts before "/a-b".
+		sort.Slice(refs, func(i, j int) bool {
+			a, b := line(refs[i]), line(refs[j])
+			return string(a[:len(a)-1]) < string(b[:len(b)-1])
+		})
+		w := bufio.NewWriterSize(a.stdout, 1<<20)
+		for _, r := range refs {
+			w.Write(line(r))
 		}
-		return lines[starts[i]:end]
+		return w.Flush()
 	}
-	order := make([]int, len(starts))
-	for i := range order {
-		order[i] = i
+	for _, c := range chunks {
+		if _, err := a.stdout.Write(c); err != nil {
+			return err
+		}
 	}
-	// Compare without the newline, so "/a" sorts before "/a-b".
-	sort.Slice(order, func(i, j int) bool {
-		a, b := line(order[i]), line(order[j])
-		return string(a[:len(a)-1]) < string(b[:len(b)-1])
-	})
-	out := make([]byte, 0, len(lines))
-	for _, i := range order {
-		out = append(out, line(i)...)
-	}
-	_, err = a.stdout.Write(out)
-	return err
+	return nil
 }
 
 // findBatch is a run of matches encoded together.
