@@ -35,10 +35,10 @@ const (
 
 // walkRec bits.
 const (
-	wrDir  = 1 << iota // record header: a directory
-	wrV3               // $STANDARD_INFORMATION has the NTFS 3 fields
-	wrData             // has an unnamed $DATA
-	wrListed           // has an attribute list: its names are in the last chunk
+	wrDir    = 1 << iota // record header: a directory
+	wrV3                 // $STANDARD_INFORMATION has the NTFS 3 fields
+	wrData               // has an unnamed $DATA
+	wrListed             // has an attribute list: its names are in the last chunk
 )
 
 // walkRec is what a Walk keeps of one MFT record, indexed by record
