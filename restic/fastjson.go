@@ -19,31 +19,12 @@ import (
 // on every blob this accepts.
 func parseTreeFast(b []byte) (*Tree, bool) {
 	p := fastParser{b: b}
-	if !p.lit('{') || !p.key("nodes") || !p.lit('[') {
-		return nil, false
-	}
-	t := &Tree{}
-	if p.peek() == ']' {
-		p.i++
-		t.Nodes = []*Node{}
-	} else {
-		for {
-			n, ok := p.node()
-			if !ok {
-				return nil, false
-			}
-			t.Nodes = append(t.Nodes, n)
-			if p.peek() == ',' {
-				p.i++
-				continue
-			}
-			if !p.lit(']') {
-				return nil, false
-			}
-			break
-		}
-	}
-	if !p.lit('}') {
+	t := &Tree{Nodes: []*Node{}}
+	if !p.lit('{') || !p.key("nodes") || !p.array(func() bool {
+		n, ok := p.node()
+		t.Nodes = append(t.Nodes, n)
+		return ok
+	}) || !p.lit('}') {
 		return nil, false
 	}
 	p.ws()
@@ -81,6 +62,49 @@ func (p *fastParser) lit(c byte) bool {
 	}
 	p.i++
 	return true
+}
+
+// array reads a JSON array, calling elem to read each element; elem
+// reports false to reject the input.
+func (p *fastParser) array(elem func() bool) bool {
+	if !p.lit('[') {
+		return false
+	}
+	if p.peek() == ']' {
+		p.i++
+		return true
+	}
+	for {
+		if !elem() {
+			return false
+		}
+		if p.peek() != ',' {
+			return p.lit(']')
+		}
+		p.i++
+	}
+}
+
+// object reads a JSON object, calling field with each key to read its
+// value; field reports false to reject the input.
+func (p *fastParser) object(field func(key []byte) bool) bool {
+	if !p.lit('{') {
+		return false
+	}
+	if p.peek() == '}' {
+		p.i++
+		return true
+	}
+	for {
+		k, ok := p.str()
+		if !ok || !p.lit(':') || !field(k) {
+			return false
+		}
+		if p.peek() != ',' {
+			return p.lit('}')
+		}
+		p.i++
+	}
 }
 
 // str returns the bytes of a string without escapes or control
@@ -288,173 +312,117 @@ func fastNodeKey(k []byte) int {
 }
 
 func (p *fastParser) node() (*Node, bool) {
-	if !p.lit('{') {
-		return nil, false
-	}
 	n := &Node{}
-	if p.peek() == '}' {
-		p.i++
-		return n, true
-	}
 	seen := 0
-	for {
-		k, ok := p.str()
-		if !ok || !p.lit(':') {
-			return nil, false
-		}
+	ok := p.object(func(k []byte) bool {
 		bit := fastNodeKey(k)
 		if bit == 0 || seen&bit != 0 {
-			return nil, false
+			return false
 		}
 		seen |= bit
-		var s []byte
-		var v uint64
+		return p.nodeField(n, bit)
+	})
+	return n, ok
+}
+
+// nodeField reads the value of the node key bit stands for into n.
+func (p *fastParser) nodeField(n *Node, bit int) bool {
+	var s []byte
+	var v uint64
+	var ok bool
+	switch bit {
+	case fkName, fkType, fkUser, fkGroup, fkLinkTarget, fkError:
+		if s, ok = p.str(); !ok {
+			return false
+		}
 		switch bit {
-		case fkName, fkType, fkUser, fkGroup, fkLinkTarget, fkError:
-			if s, ok = p.str(); !ok {
-				return nil, false
+		case fkName:
+			n.Name = string(s)
+		case fkType:
+			switch string(s) { // the common ones without an allocation
+			case NodeTypeFile:
+				n.Type = NodeTypeFile
+			case NodeTypeDir:
+				n.Type = NodeTypeDir
+			case NodeTypeSymlink:
+				n.Type = NodeTypeSymlink
+			default:
+				n.Type = string(s)
 			}
-			switch bit {
-			case fkName:
-				n.Name = string(s)
-			case fkType:
-				switch string(s) { // the common ones without an allocation
-				case NodeTypeFile:
-					n.Type = NodeTypeFile
-				case NodeTypeDir:
-					n.Type = NodeTypeDir
-				case NodeTypeSymlink:
-					n.Type = NodeTypeSymlink
-				default:
-					n.Type = string(s)
-				}
-			case fkUser:
-				n.User = string(s)
-			case fkGroup:
-				n.Group = string(s)
-			case fkLinkTarget:
-				n.LinkTarget = string(s)
-			case fkError:
-				n.Error = string(s)
-			}
-		case fkMode, fkUID, fkGID:
-			if v, ok = p.uint(1<<32 - 1); !ok {
-				return nil, false
-			}
-			switch bit {
-			case fkMode:
-				n.Mode = fs.FileMode(v)
-			case fkUID:
-				n.UID = uint32(v)
-			case fkGID:
-				n.GID = uint32(v)
-			}
-		case fkInode, fkDeviceID, fkSize, fkLinks, fkDevice:
-			if v, ok = p.uint(^uint64(0)); !ok {
-				return nil, false
-			}
-			switch bit {
-			case fkInode:
-				n.Inode = v
-			case fkDeviceID:
-				n.DeviceID = v
-			case fkSize:
-				n.Size = v
-			case fkLinks:
-				n.Links = v
-			case fkDevice:
-				n.Device = v
-			}
-		case fkMtime, fkAtime, fkCtime:
-			t, ok := p.time()
-			if !ok {
-				return nil, false
-			}
-			switch bit {
-			case fkMtime:
-				n.ModTime = t
-			case fkAtime:
-				n.AccessTime = t
-			case fkCtime:
-				n.ChangeTime = t
-			}
-		case fkContent:
-			if p.null() {
-				break
-			}
-			if !p.lit('[') {
-				return nil, false
-			}
-			n.Content = IDs{}
-			if p.peek() == ']' {
-				p.i++
-				break
-			}
-			for {
-				id, ok := p.id()
-				if !ok {
-					return nil, false
-				}
-				n.Content = append(n.Content, id)
-				if p.peek() == ',' {
-					p.i++
-					continue
-				}
-				if !p.lit(']') {
-					return nil, false
-				}
-				break
-			}
-		case fkSubtree:
-			if p.null() {
-				break
-			}
-			id, ok := p.id()
-			if !ok {
-				return nil, false
-			}
-			n.Subtree = &id
-		case fkGeneric:
-			if !p.lit('{') {
-				return nil, false
-			}
-			n.GenericAttributes = map[string]json.RawMessage{}
-			if p.peek() == '}' {
-				p.i++
-				break
-			}
-			for {
-				k, ok := p.str()
-				if !ok || !p.lit(':') {
-					return nil, false
-				}
-				if _, dup := n.GenericAttributes[string(k)]; dup {
-					return nil, false
-				}
-				raw, ok := p.raw()
-				if !ok {
-					return nil, false
-				}
-				n.GenericAttributes[string(k)] = raw
-				if p.peek() == ',' {
-					p.i++
-					continue
-				}
-				if !p.lit('}') {
-					return nil, false
-				}
-				break
-			}
+		case fkUser:
+			n.User = string(s)
+		case fkGroup:
+			n.Group = string(s)
+		case fkLinkTarget:
+			n.LinkTarget = string(s)
+		case fkError:
+			n.Error = string(s)
 		}
-		if p.peek() == ',' {
-			p.i++
-			continue
+	case fkMode, fkUID, fkGID:
+		if v, ok = p.uint(1<<32 - 1); !ok {
+			return false
 		}
-		if !p.lit('}') {
-			return nil, false
+		switch bit {
+		case fkMode:
+			n.Mode = fs.FileMode(v)
+		case fkUID:
+			n.UID = uint32(v)
+		case fkGID:
+			n.GID = uint32(v)
 		}
-		return n, true
+	case fkInode, fkDeviceID, fkSize, fkLinks, fkDevice:
+		if v, ok = p.uint(^uint64(0)); !ok {
+			return false
+		}
+		switch bit {
+		case fkInode:
+			n.Inode = v
+		case fkDeviceID:
+			n.DeviceID = v
+		case fkSize:
+			n.Size = v
+		case fkLinks:
+			n.Links = v
+		case fkDevice:
+			n.Device = v
+		}
+	case fkMtime, fkAtime, fkCtime:
+		t, ok := p.time()
+		if !ok {
+			return false
+		}
+		switch bit {
+		case fkMtime:
+			n.ModTime = t
+		case fkAtime:
+			n.AccessTime = t
+		case fkCtime:
+			n.ChangeTime = t
+		}
+	case fkContent:
+		n.Content, ok = p.ids()
+		return ok
+	case fkSubtree:
+		if p.null() {
+			break
+		}
+		id, ok := p.id()
+		if !ok {
+			return false
+		}
+		n.Subtree = &id
+	case fkGeneric:
+		n.GenericAttributes = map[string]json.RawMessage{}
+		return p.object(func(k []byte) bool {
+			if _, dup := n.GenericAttributes[string(k)]; dup {
+				return false
+			}
+			raw, ok := p.raw()
+			n.GenericAttributes[string(k)] = raw
+			return ok
+		})
 	}
+	return true
 }
 
 // parseIndexFast decodes index files as restic and grain write them:
@@ -464,68 +432,36 @@ func (p *fastParser) node() (*Node, bool) {
 // uses encoding/json). FuzzIndexFast checks that both agree.
 func parseIndexFast(b []byte) (*IndexJSON, bool) {
 	p := fastParser{b: b}
-	if !p.lit('{') {
-		return nil, false
-	}
 	idx := &IndexJSON{}
-	if p.peek() == '}' {
-		p.i++
-		p.ws()
-		return idx, p.i == len(p.b)
-	}
 	seen := 0
-	for {
-		k, ok := p.str()
-		if !ok || !p.lit(':') {
-			return nil, false
-		}
+	if !p.object(func(k []byte) bool {
+		var ok bool
 		switch string(k) {
 		case "supersedes":
 			if seen&1 != 0 {
-				return nil, false
+				return false
 			}
 			seen |= 1
-			if idx.Supersedes, ok = p.ids(); !ok {
-				return nil, false
-			}
+			idx.Supersedes, ok = p.ids()
+			return ok
 		case "packs":
-			if seen&2 != 0 || !p.lit('[') {
-				return nil, false
+			if seen&2 != 0 {
+				return false
 			}
 			seen |= 2
 			idx.Packs = []PackJSON{}
-			if p.peek() == ']' {
-				p.i++
-				break
-			}
-			for {
+			return p.array(func() bool {
 				pk, ok := p.pack()
-				if !ok {
-					return nil, false
-				}
 				idx.Packs = append(idx.Packs, pk)
-				if p.peek() == ',' {
-					p.i++
-					continue
-				}
-				if !p.lit(']') {
-					return nil, false
-				}
-				break
-			}
-		default:
-			return nil, false
+				return ok
+			})
 		}
-		if p.peek() == ',' {
-			p.i++
-			continue
-		}
-		if !p.lit('}') {
-			return nil, false
-		}
-		p.ws()
-		return idx, p.i == len(p.b)
+		return false
+	}) {
+		return nil, false
 	}
+	p.ws()
+	return idx, p.i == len(p.b)
 }
 
 // ids reads an array of IDs or null.
@@ -533,96 +469,51 @@ func (p *fastParser) ids() (IDs, bool) {
 	if p.null() {
 		return nil, true
 	}
-	if !p.lit('[') {
-		return nil, false
-	}
 	out := IDs{}
-	if p.peek() == ']' {
-		p.i++
-		return out, true
-	}
-	for {
+	ok := p.array(func() bool {
 		id, ok := p.id()
-		if !ok {
-			return nil, false
-		}
 		out = append(out, id)
-		if p.peek() == ',' {
-			p.i++
-			continue
-		}
-		return out, p.lit(']')
-	}
+		return ok
+	})
+	return out, ok
 }
 
 func (p *fastParser) pack() (PackJSON, bool) {
 	var pk PackJSON
-	if !p.lit('{') {
-		return pk, false
-	}
 	seen := 0
-	for {
-		k, ok := p.str()
-		if !ok || !p.lit(':') {
-			return pk, false
-		}
+	ok := p.object(func(k []byte) bool {
+		var ok bool
 		switch string(k) {
 		case "id":
 			if seen&1 != 0 {
-				return pk, false
+				return false
 			}
 			seen |= 1
-			if pk.ID, ok = p.id(); !ok {
-				return pk, false
-			}
+			pk.ID, ok = p.id()
+			return ok
 		case "blobs":
-			if seen&2 != 0 || !p.lit('[') {
-				return pk, false
+			if seen&2 != 0 {
+				return false
 			}
 			seen |= 2
 			pk.Blobs = []BlobJSON{}
-			if p.peek() == ']' {
-				p.i++
-				break
-			}
-			for {
+			return p.array(func() bool {
 				bl, ok := p.blob()
-				if !ok {
-					return pk, false
-				}
 				pk.Blobs = append(pk.Blobs, bl)
-				if p.peek() == ',' {
-					p.i++
-					continue
-				}
-				if !p.lit(']') {
-					return pk, false
-				}
-				break
-			}
-		default:
-			return pk, false
+				return ok
+			})
 		}
-		if p.peek() == ',' {
-			p.i++
-			continue
-		}
-		return pk, p.lit('}')
-	}
+		return false
+	})
+	return pk, ok
 }
 
 func (p *fastParser) blob() (BlobJSON, bool) {
 	var bl BlobJSON
-	if !p.lit('{') {
-		return bl, false
-	}
 	seen := 0
-	for {
-		k, ok := p.str()
-		if !ok || !p.lit(':') {
-			return bl, false
-		}
+	ok := p.object(func(k []byte) bool {
 		bit := 0
+		ok := false
 		switch string(k) {
 		case "id":
 			bit = 1
@@ -650,16 +541,13 @@ func (p *fastParser) blob() (BlobJSON, bool) {
 			bit = 16
 			bl.UncompressedLength, ok = p.uint(^uint64(0))
 		default:
-			return bl, false
+			return false
 		}
 		if !ok || seen&bit != 0 {
-			return bl, false
+			return false
 		}
 		seen |= bit
-		if p.peek() == ',' {
-			p.i++
-			continue
-		}
-		return bl, p.lit('}')
-	}
+		return true
+	})
+	return bl, ok
 }
