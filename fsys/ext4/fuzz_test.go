@@ -13,7 +13,13 @@ import (
 // smallImage is testdata/small.img.gz, decompressed (see mksmall.sh).
 func smallImage(t testing.TB) []byte {
 	t.Helper()
-	gz, err := os.ReadFile("testdata/small.img.gz")
+	return gunzipTestdata(t, "small.img.gz")
+}
+
+// gunzipTestdata is testdata/name, decompressed.
+func gunzipTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	gz, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}

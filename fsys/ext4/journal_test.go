@@ -2,10 +2,8 @@ package ext4
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"io"
-	"os"
 	"strings"
 	"testing"
 )
@@ -14,19 +12,7 @@ import (
 // mkjournal.sh): a volume copied while mounted, needing recovery.
 func journalImage(t testing.TB) []byte {
 	t.Helper()
-	gz, err := os.ReadFile("testdata/journal.img.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return gunzipTestdata(t, "journal.img.gz")
 }
 
 // jimg locates the journal of an image, read without replay.

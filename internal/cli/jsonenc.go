@@ -63,19 +63,11 @@ func appendEntryJSON(b []byte, e *entryJSON) []byte {
 	b = appendStringField(b, "reparse_tag", e.ReparseTag)
 	b = appendStringField(b, "special", e.Special)
 	if len(e.Streams) > 0 {
-		b = append(b, `,"streams":[`...)
+		streams := make([]fsys.Stream, len(e.Streams))
 		for i, s := range e.Streams {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, s.Name)
-			b = append(b, `,"size":`...)
-			b = strconv.AppendInt(b, s.Size, 10)
-			b = appendIntField(b, "allocated", s.Allocated)
-			b = append(b, '}')
+			streams[i] = fsys.Stream(s)
 		}
-		b = append(b, ']')
+		b = appendStreams(b, streams)
 	}
 	b = appendMapField(b, "xattrs", e.Xattrs)
 	b = appendIntField(b, "extents", int64(e.Extents))
@@ -330,21 +322,7 @@ func (enc *infoEncoder) appendInfo(b []byte, p string, info fs.FileInfo) []byte 
 		b = append(b, '"')
 	}
 	b = appendStringField(b, "special", m.Special)
-	if len(m.Streams) > 0 {
-		b = append(b, `,"streams":[`...)
-		for i, s := range m.Streams {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, `{"name":`...)
-			b = appendJSONString(b, s.Name)
-			b = append(b, `,"size":`...)
-			b = strconv.AppendInt(b, s.Size, 10)
-			b = appendIntField(b, "allocated", s.Allocated)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-	}
+	b = appendStreams(b, m.Streams)
 	b = appendIntField(b, "extents", int64(len(m.Extents)))
 	if m.Compressed {
 		b = append(b, `,"compressed":true`...)
@@ -430,4 +408,25 @@ func (enc *infoEncoder) appendTime(b []byte, t time.Time) []byte {
 		b = append(b, d[:n]...)
 	}
 	return append(b, 'Z')
+}
+
+// appendStreams appends the "streams" field: named data streams as
+// {"name","size","allocated"} objects; nothing when there are none.
+func appendStreams(b []byte, streams []fsys.Stream) []byte {
+	if len(streams) == 0 {
+		return b
+	}
+	b = append(b, `,"streams":[`...)
+	for i, s := range streams {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, s.Name)
+		b = append(b, `,"size":`...)
+		b = strconv.AppendInt(b, s.Size, 10)
+		b = appendIntField(b, "allocated", s.Allocated)
+		b = append(b, '}')
+	}
+	return append(b, ']')
 }
