@@ -140,24 +140,6 @@ func sameStates(t *testing.T, what string, got, want map[string]entryState) {
 	}
 }
 
-// restic017 returns restic 0.17.3 as the restic package's tests build it
-// into the test cache, or "" when it cannot be built.
-func restic017(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(testutil.CacheDir(t), "restic-0.17.3-bin")
-	bin := filepath.Join(dir, "restic")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	cmd := exec.Command("go", "install", "github.com/restic/restic/cmd/restic@v0.17.3")
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Logf("restic 0.17.3 not available (go install failed): %v\n%s", err, out)
-		return ""
-	}
-	return bin
-}
-
 func resticRestore(t *testing.T, bin, repo, target string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--no-cache", "-r", repo, "restore", "latest", "--target", target}, args...)...)
@@ -206,7 +188,7 @@ func TestRestoreXattrs(t *testing.T) {
 	}
 
 	bins := []string{"restic"}
-	if b := restic017(t); b != "" {
+	if b := testutil.Restic017(t); b != "" {
 		bins = append(bins, b)
 	}
 	for _, bin := range bins {
@@ -325,7 +307,7 @@ func TestRestoreStreamsUnchanged(t *testing.T) {
 		t.Fatal("no named stream restored from the demo image")
 	}
 	bins := []string{"restic"}
-	if b := restic017(t); b != "" {
+	if b := testutil.Restic017(t); b != "" {
 		bins = append(bins, b)
 	}
 	for _, bin := range bins {

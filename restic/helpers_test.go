@@ -33,28 +33,10 @@ func resticBins(t *testing.T) []resticBin {
 	if os.Getenv("GRAIN_RESTIC_NO017") != "" {
 		return bins
 	}
-	if b := buildRestic017(t); b != "" {
+	if b := testutil.Restic017(t); b != "" {
 		bins = append(bins, resticBin{"0.17", b})
 	}
 	return bins
-}
-
-func buildRestic017(t *testing.T) string {
-	t.Helper()
-	// testutil.Build fails the test when the script fails; probe first so
-	// an offline machine only loses the 0.17 half of the tests.
-	dir := filepath.Join(testutil.CacheDir(t), "restic-0.17.3-bin")
-	bin := filepath.Join(dir, "restic")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	cmd := exec.Command("go", "install", "github.com/restic/restic/cmd/restic@v0.17.3")
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Logf("restic 0.17.3 not available (go install failed): %v\n%s", err, out)
-		return ""
-	}
-	return bin
 }
 
 // runRestic runs restic on repo and returns stdout; it fails the test on

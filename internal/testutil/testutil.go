@@ -264,3 +264,23 @@ func DemoImage(t testing.TB, dir string) string {
 	os.Chmod(out, 0o444)
 	return out
 }
+
+// Restic017 returns restic 0.17.3 (newer than Debian's, and the release
+// that stores Windows attributes as generic attributes), built from the
+// module proxy into the test cache once; "" when it cannot be built, so an
+// offline machine only loses the tests that need that release.
+func Restic017(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(CacheDir(t), "restic-0.17.3-bin")
+	bin := filepath.Join(dir, "restic")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	cmd := exec.Command("go", "install", "github.com/restic/restic/cmd/restic@v0.17.3")
+	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("restic 0.17.3 not available (go install failed): %v\n%s", err, out)
+		return ""
+	}
+	return bin
+}
