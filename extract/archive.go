@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"compress/flate"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -36,35 +37,43 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 		return sum, err
 	}
 	a := &archiver{src: src, opts: &o, sum: &sum}
-	tw := tar.NewWriter(w)
+	// Headers of folders and links are made here, those of files by the
+	// workers that read them (see eachFile).
+	var th tarHeader
+	var buf []byte
+	writeHeader := func(it *item, typ byte, name, link string) error {
+		a.tarHeader(it, typ, &th)
+		th.name, th.link = name, link
+		var err error
+		if buf, err = appendTar(buf[:0], &th); err != nil {
+			a.fail(it, err)
+			return nil
+		}
+		_, err = w.Write(buf)
+		return err
+	}
 	// Every folder first (as it is listed, before any file of its
 	// batch), so that extractors create each one from its own entry
 	// (libarchive restores the times of folders it created once
 	// extraction ends).
-	writeDir := func(d *item) error {
-		hdr := a.header(d, tar.TypeDir)
-		hdr.Name += "/"
-		return tw.WriteHeader(hdr)
-	}
-	p, err := a.eachFile(paths, func(d *item) error {
+	writeDir := func(d *item) error { return writeHeader(d, tar.TypeDir, d.rel+"/", "") }
+	fr := framing{head: a.tarFileHeader, align: tarBlock}
+	p, err := a.eachFile(paths, fr, func(d *item) error {
 		if err := writeDir(d); err != nil {
 			return err
 		}
 		sum.Dirs++
 		return nil
-	}, func(it *item, r io.Reader) error {
-		hdr := a.header(it, tar.TypeReg)
-		hdr.Size = it.size
-		big := a.streamRecords(it, hdr)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if _, err := io.Copy(tw, r); err != nil {
+	}, func(it *item, r *pieceReader) error {
+		if _, err := r.WriteTo(w); err != nil {
 			return err
 		}
 		sum.Files++
-		for _, s := range big {
-			if err := a.tarStream(tw, it, s); err != nil {
+		for _, s := range it.bigStreams {
+			if err := a.tarStream(w, it, s, &buf); err != nil {
+				if errors.Is(err, errOutput) {
+					return err
+				}
 				a.fail(it, err)
 			}
 		}
@@ -78,9 +87,7 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 			a.fail(h, fmt.Errorf("hard link to /%s, which failed", h.linkTo.src))
 			continue
 		}
-		hdr := a.header(h, tar.TypeLink)
-		hdr.Linkname = h.linkTo.rel
-		if err := tw.WriteHeader(hdr); err != nil {
+		if err := writeHeader(h, tar.TypeLink, h.rel, h.linkTo.rel); err != nil {
 			return sum, err
 		}
 		sum.HardLinks++
@@ -95,9 +102,7 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 	}
 	writeLinks := func(ls []*item) error {
 		for _, l := range ls {
-			hdr := a.header(l, tar.TypeSymlink)
-			hdr.Linkname = l.link
-			if err := tw.WriteHeader(hdr); err != nil {
+			if err := writeHeader(l, tar.TypeSymlink, l.rel, l.link); err != nil {
 				return err
 			}
 			sum.Symlinks++
@@ -120,7 +125,8 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 			}
 		}
 	}
-	if err := tw.Close(); err != nil {
+	// The end: two zero blocks.
+	if _, err := w.Write(make([]byte, 2*tarBlock)); err != nil {
 		return sum, err
 	}
 	return a.finish(p)
@@ -153,13 +159,13 @@ func Zip(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 		_, err = io.Copy(fw, r)
 		return err
 	}
-	p, err := a.eachFile(paths, func(d *item) error {
+	p, err := a.eachFile(paths, framing{}, func(d *item) error {
 		if _, err := zw.CreateHeader(a.zipHeader(d, d.rel+"/", zip.Store)); err != nil {
 			return err
 		}
 		sum.Dirs++
 		return nil
-	}, func(it *item, r io.Reader) error {
+	}, func(it *item, r *pieceReader) error {
 		if err := write(it, it.rel, r); err != nil {
 			return err
 		}
@@ -259,48 +265,53 @@ func unixMode(it *item, def fs.FileMode) int64 {
 	return int64(def)
 }
 
-func (a *archiver) header(it *item, typ byte) *tar.Header {
+// tarHeader fills h with it's header as an entry of type typ, named
+// it.rel.
+func (a *archiver) tarHeader(it *item, typ byte, h *tarHeader) {
 	def := fs.FileMode(0o644)
 	if typ == tar.TypeDir {
 		def = 0o755
 	} else if typ == tar.TypeSymlink {
 		def = 0o777
 	}
-	hdr := &tar.Header{
-		Typeflag: typ, Name: it.rel, Mode: unixMode(it, def), ModTime: it.mtime,
-		Format: tar.FormatPAX,
-	}
+	*h = tarHeader{typ: typ, name: it.rel, mode: unixMode(it, def), mtime: it.mtime, xattrs: h.xattrs[:0]}
 	if m := it.meta; m != nil {
-		hdr.AccessTime, hdr.ChangeTime = m.Access, m.Change
+		h.atime, h.ctime = m.Access, m.Change
 		if m.UnixMode != 0 {
-			hdr.Uid, hdr.Gid = int(m.UID), int(m.GID)
+			h.uid, h.gid = int64(m.UID), int64(m.GID)
 		}
 		for _, x := range m.Xattrs {
 			if len(x.Value) <= maxStreamRecord {
-				if hdr.PAXRecords == nil {
-					hdr.PAXRecords = map[string]string{}
-				}
-				hdr.PAXRecords["SCHILY.xattr."+x.Name] = string(x.Value)
+				h.xattrs = append(h.xattrs, tarXattr{x.Name, x.Value})
 			}
 		}
 	}
-	return hdr
 }
 
-// streamRecords puts a file's small named streams into its header as
-// PAX records and returns the large ones.
-func (a *archiver) streamRecords(it *item, hdr *tar.Header) []string {
+// tarFileHeader appends a regular file's header to buf, with its small
+// named streams as records (its large ones are noted for the writer, as
+// entries of their own); it runs on the worker reading the file.
+func (a *archiver) tarFileHeader(it *item, buf []byte) ([]byte, error) {
+	var h tarHeader
+	a.tarHeader(it, tar.TypeReg, &h)
+	h.size = it.size
+	a.streamRecords(it, &h)
+	return appendTar(buf, &h)
+}
+
+// streamRecords adds a file's small named streams to h as records and
+// notes the large ones in it.bigStreams.
+func (a *archiver) streamRecords(it *item, h *tarHeader) {
 	if !a.opts.Streams || it.meta == nil {
-		return nil
+		return
 	}
 	ss, ok := a.src.(StreamSource)
 	if !ok {
-		return nil
+		return
 	}
-	var big []string
 	for _, s := range it.meta.Streams {
 		if s.Size > maxStreamRecord {
-			big = append(big, s.Name)
+			it.bigStreams = append(it.bigStreams, s.Name)
 			continue
 		}
 		f, err := ss.OpenStream(it.src, s.Name)
@@ -314,15 +325,15 @@ func (a *archiver) streamRecords(it *item, hdr *tar.Header) []string {
 			a.fail(it, err)
 			continue
 		}
-		if hdr.PAXRecords == nil {
-			hdr.PAXRecords = map[string]string{}
-		}
-		hdr.PAXRecords["SCHILY.xattr.user.grain.stream."+s.Name] = string(data)
+		h.xattrs = append(h.xattrs, tarXattr{"user.grain.stream." + s.Name, data})
 	}
-	return big
 }
 
-func (a *archiver) tarStream(tw *tar.Writer, it *item, name string) error {
+// errOutput marks errors of the output, which stop the archive.
+var errOutput = errors.New("extract: writing the archive")
+
+// tarStream writes a large named stream of it as an entry of its own.
+func (a *archiver) tarStream(w io.Writer, it *item, name string, buf *[]byte) error {
 	f, err := a.src.(StreamSource).OpenStream(it.src, name)
 	if err != nil {
 		return err
@@ -332,13 +343,54 @@ func (a *archiver) tarStream(tw *tar.Writer, it *item, name string) error {
 	if err != nil {
 		return err
 	}
-	hdr := a.header(it, tar.TypeReg)
-	hdr.Name, hdr.Size, hdr.PAXRecords = it.rel+"%3A"+name, st.Size(), nil
-	if err := tw.WriteHeader(hdr); err != nil {
+	var h tarHeader
+	a.tarHeader(it, tar.TypeReg, &h)
+	h.name, h.size, h.xattrs = it.rel+"%3A"+name, st.Size(), nil
+	if *buf, err = appendTar((*buf)[:0], &h); err != nil {
 		return err
 	}
-	_, err = io.Copy(tw, f)
-	return err
+	if _, err := w.Write(*buf); err != nil {
+		return fmt.Errorf("%w: %w", errOutput, err)
+	}
+	// Exactly the size declared, then the padding: zeros stand for what
+	// could not be read.
+	n, rerr := io.Copy(writerOnly{w}, io.LimitReader(f, h.size))
+	if werr, ok := rerr.(outputError); ok {
+		return fmt.Errorf("%w: %w", errOutput, werr.error)
+	}
+	if rerr == nil && n < h.size {
+		rerr = io.ErrUnexpectedEOF
+	}
+	if err := writeZeros(w, h.size-n+tarPad(h.size)); err != nil {
+		return fmt.Errorf("%w: %w", errOutput, err)
+	}
+	return rerr
+}
+
+// writerOnly marks the errors of w, to tell them from the reader's in
+// io.Copy.
+type writerOnly struct{ w io.Writer }
+
+type outputError struct{ error }
+
+func (o writerOnly) Write(b []byte) (int, error) {
+	n, err := o.w.Write(b)
+	if err != nil {
+		err = outputError{err}
+	}
+	return n, err
+}
+
+func writeZeros(w io.Writer, n int64) error {
+	var z [tarBlock]byte
+	for n > 0 {
+		k, err := w.Write(z[:min(n, tarBlock)])
+		if err != nil {
+			return err
+		}
+		n -= int64(k)
+	}
+	return nil
 }
 
 func (a *archiver) zipHeader(it *item, name string, method uint16) *zip.FileHeader {

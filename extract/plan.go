@@ -121,6 +121,8 @@ type item struct {
 	// hard link: the first item with the same file ID
 	linkTo *item
 	err    error
+	// bigStreams are named streams written as entries of their own (tar)
+	bigStreams []string
 }
 
 // noPhysical sorts files whose data has no known place last.
@@ -145,13 +147,11 @@ func trimmed(m *fsys.Meta) *fsys.Meta {
 	return &c
 }
 
-// release drops what only reading the content needed; a hard link's
-// first name is kept to the end, but small.
+// release drops what only writing the file needed, once it is written;
+// a hard link's first name is kept to the end, but only for its names
+// and error.
 func (it *item) release() {
-	it.info = nil
-	if it.meta != nil && (len(it.meta.Extents) > 0 || len(it.meta.Extra) > 0) {
-		it.meta = trimmed(it.meta)
-	}
+	it.info, it.meta, it.bigStreams = nil, nil, nil
 }
 
 // volumeOf is the first element of a source path: the volume in a guest

@@ -52,6 +52,7 @@ type piece struct {
 	err     error  // the read stopped here
 	openErr error  // the file could not be opened: no content follows
 	last    bool
+	total   int64 // on a file's first piece: the bytes its reader owes
 }
 
 // pool hands out read buffers within a byte budget, favouring the file
@@ -149,14 +150,26 @@ func (p *pool) stop() {
 	p.mu.Unlock()
 }
 
+// framing is what an archive puts around each file's content: bytes
+// before it (a tar header), made on the worker that reads the file, and
+// zero padding after it to a multiple of align.
+type framing struct {
+	// head appends the file's leading bytes to buf (a buffer the worker
+	// reuses); an error leaves the file out, reported like one that
+	// cannot be opened.
+	head  func(it *item, buf []byte) ([]byte, error)
+	align int64
+}
+
 // eachFile lists the selection and hands every folder to dir and every
-// regular file's content to file, in the order of the listing's batches
+// regular file to file, as a reader of its framed content (fr.head's
+// bytes, the content, padding), in the order of the listing's batches
 // (folders as listed, files in disk order), reading ahead on several
 // workers. A file that cannot be opened is reported and skipped; one
 // whose read fails midway has had its header written already, so the
 // rest of its declared size reads as zeros and the file is reported as
 // failed. An error from dir or file (the output) stops everything.
-func (a *archiver) eachFile(paths []string, dir func(*item) error, file func(*item, io.Reader) error) (*plan, error) {
+func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, file func(*item, *pieceReader) error) (*plan, error) {
 	batches, wait, stopPlan := streamPlan(a.src, paths, a.opts, func(it *item) { a.fail(it, it.err) })
 	pl := newPool()
 	quit := make(chan struct{})
@@ -217,8 +230,10 @@ func (a *archiver) eachFile(paths []string, dir func(*item) error, file func(*it
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var scratch []byte
 			for j := range work {
-				if !a.read(j, pl, quit) {
+				var ok bool
+				if scratch, ok = a.read(j, pl, fr, scratch, quit); !ok {
 					return
 				}
 			}
@@ -240,7 +255,7 @@ func (a *archiver) eachFile(paths []string, dir func(*item) error, file func(*it
 			j.it.release()
 			continue
 		}
-		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: j.it.size}
+		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: first.total}
 		if err := file(j.it, r); err != nil {
 			r.release()
 			stop()
@@ -257,8 +272,9 @@ func (a *archiver) eachFile(paths []string, dir func(*item) error, file func(*it
 	return wait()
 }
 
-// read opens and reads one job's file into pieces; false once stopped.
-func (a *archiver) read(j *job, pl *pool, quit <-chan struct{}) bool {
+// read opens one job's file and reads its framed content into pieces;
+// false once stopped. scratch is the worker's buffer for fr.head.
+func (a *archiver) read(j *job, pl *pool, fr framing, scratch []byte, quit <-chan struct{}) ([]byte, bool) {
 	send := func(p piece) bool {
 		select {
 		case j.pieces <- p:
@@ -272,45 +288,79 @@ func (a *archiver) read(j *job, pl *pool, quit <-chan struct{}) bool {
 	}
 	f, err := openFile(a.src, j.it)
 	if err != nil {
-		return send(piece{openErr: err, last: true})
+		return scratch, send(piece{openErr: err, last: true})
 	}
 	defer f.Close()
+	var head []byte
+	if fr.head != nil {
+		if scratch, err = fr.head(j.it, scratch[:0]); err != nil {
+			return scratch, send(piece{openErr: err, last: true})
+		}
+		head = scratch
+	}
 	ra, _ := f.(io.ReaderAt)
 	size := j.it.size
+	var pad int64
+	if fr.align > 1 {
+		pad = -size & (fr.align - 1)
+	}
+	// The framed content is head, then size bytes of the file, then pad
+	// zeros: total bytes, cut into pieces of at most chunk bytes.
+	h := int64(len(head))
+	total := h + size + pad
 	for off := int64(0); ; {
-		n := int(min(chunk, size-off))
+		n := min(chunk, total-off)
 		var buf []byte
 		var rerr error
+		got := int64(0)
 		if n > 0 {
 			var ok bool
-			if buf, ok = pl.get(n, j.seq); !ok {
-				return false
+			if buf, ok = pl.get(int(n), j.seq); !ok {
+				return scratch, false
 			}
-			if ra != nil {
-				n, rerr = ra.ReadAt(buf[:n], off)
-			} else {
-				n, rerr = io.ReadFull(f, buf[:n])
+			b := buf[:n]
+			if off < h {
+				got = int64(copy(b, head[off:]))
 			}
-			if rerr == io.EOF && off+int64(n) == size {
-				rerr = nil
+			// The file's bytes in this piece: [lo, hi) of the content.
+			lo, hi := max(off+got, h)-h, min(off+n, h+size)-h
+			if lo < hi {
+				dst := b[got : got+hi-lo]
+				var k int
+				if ra != nil {
+					k, rerr = ra.ReadAt(dst, lo)
+				} else {
+					k, rerr = io.ReadFull(f, dst)
+				}
+				if rerr == io.EOF && lo+int64(k) == size {
+					rerr = nil
+				}
+				if rerr == nil && k < len(dst) {
+					rerr = io.ErrUnexpectedEOF
+				}
+				got += int64(k)
 			}
-			if rerr == nil && n == 0 {
-				rerr = io.ErrUnexpectedEOF
+			if rerr == nil && got < n {
+				clear(b[got:]) // the padding (pool buffers are reused)
+				got = n
 			}
 		}
-		off += int64(n)
-		p := piece{data: buf[:n], buf: buf, err: rerr, last: rerr != nil || off >= size}
+		p := piece{data: buf[:got], buf: buf, err: rerr, last: rerr != nil || off+got >= total}
+		if off == 0 {
+			p.total = total
+		}
+		off += got
 		if !send(p) {
-			return false
+			return scratch, false
 		}
 		if p.last {
-			return true
+			return scratch, true
 		}
 	}
 }
 
 // pieceReader reads one file's pieces; after a failed read it gives zeros
-// up to the size already declared.
+// up to the size already declared (and the padding).
 type pieceReader struct {
 	cur    piece
 	pieces <-chan piece
