@@ -59,6 +59,18 @@ type WalkFS interface {
 	Walk(root string, fn func(path string, info fs.FileInfo) error) error
 }
 
+// DirWalkFS is implemented by drivers whose directories record each
+// entry's type (ext4), so that a whole-tree walk can list names and types
+// without reading every file's inode: listing paths then reads the
+// directories and little else.
+type DirWalkFS interface {
+	// WalkDir is Walk giving fs.DirEntry values: Name and Type come from
+	// the directory, Info reads the rest (and its error is Info's). It
+	// lists what Walk lists, in the same order, and stops where Walk
+	// stops on a directory.
+	WalkDir(root string, fn func(path string, d fs.DirEntry) error) error
+}
+
 // InfoOpener is implemented by drivers that can open a file straight from
 // a FileInfo their Walk, Stat, Lstat or ReadDir returned, without looking
 // its path up again: bulk readers (tar, backup) open hundreds of thousands

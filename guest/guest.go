@@ -291,28 +291,43 @@ func (img *Image) OpenInfo(name string, info fs.FileInfo) (fsys.File, error) {
 // Walk calls fn for root and everything below it, a directory before its
 // entries; volumes whose driver has a fast whole-tree walk use it.
 func (img *Image) Walk(root string, fn func(p string, info fs.FileInfo) error) error {
+	return img.walk(root, fn, nil)
+}
+
+// WalkDir is Walk with fs.DirEntry values: on volumes whose driver lists
+// names and types without reading each file's metadata (fsys.DirWalkFS),
+// an entry's Info is read only when asked for.
+func (img *Image) WalkDir(root string, fn func(p string, d fs.DirEntry) error) error {
+	return img.walk(root, nil, fn)
+}
+
+// walk is Walk (fnInfo) or WalkDir (fnDir), whichever is not nil.
+func (img *Image) walk(root string, fnInfo func(string, fs.FileInfo) error, fnDir func(string, fs.DirEntry) error) error {
+	if fnInfo == nil {
+		fnInfo = func(p string, info fs.FileInfo) error { return fnDir(p, fs.FileInfoToDirEntry(info)) }
+	}
 	v, rest, err := img.split("walk", root)
 	if err != nil {
 		return err
 	}
 	if v == nil {
-		if err := fn(".", rootInfo{}); err != nil {
+		if err := fnInfo(".", rootInfo{}); err != nil {
 			if err == fs.SkipDir {
 				return nil
 			}
 			return err
 		}
 		for _, v := range img.volumes {
-			if err := img.walkVolume(v, ".", fn); err != nil {
+			if err := img.walkVolume(v, ".", fnInfo, fnDir); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	return img.walkVolume(v, rest, fn)
+	return img.walkVolume(v, rest, fnInfo, fnDir)
 }
 
-func (img *Image) walkVolume(v *Volume, rest string, fn func(string, fs.FileInfo) error) error {
+func (img *Image) walkVolume(v *Volume, rest string, fnInfo func(string, fs.FileInfo) error, fnDir func(string, fs.DirEntry) error) error {
 	prefix := v.Name
 	var paths pathArena
 	full := func(p string) string {
@@ -325,7 +340,7 @@ func (img *Image) walkVolume(v *Volume, rest string, fn func(string, fs.FileInfo
 		if rest != "." {
 			return &fs.PathError{Op: "walk", Path: full(rest), Err: fs.ErrNotExist}
 		}
-		if err := fn(prefix, volumeInfo{v}); err != nil && err != fs.SkipDir {
+		if err := fnInfo(prefix, volumeInfo{v}); err != nil && err != fs.SkipDir {
 			return err
 		}
 		return nil
@@ -334,7 +349,15 @@ func (img *Image) walkVolume(v *Volume, rest string, fn func(string, fs.FileInfo
 		if p == "." {
 			info = volumeInfo{v}
 		}
-		return fn(full(p), info)
+		return fnInfo(full(p), info)
+	}
+	if w, ok := v.FS.(fsys.DirWalkFS); ok && fnDir != nil {
+		return w.WalkDir(rest, func(p string, d fs.DirEntry) error {
+			if p == "." {
+				return fnInfo(prefix, volumeInfo{v})
+			}
+			return fnDir(full(p), d)
+		})
 	}
 	if w, ok := v.FS.(fsys.WalkFS); ok {
 		return w.Walk(rest, call)
@@ -351,6 +374,7 @@ func (img *Image) walkVolume(v *Volume, rest string, fn func(string, fs.FileInfo
 	})
 }
 
+// rootInfo describes the tree's root.
 func (img *Image) rootEntries() []fs.DirEntry {
 	des := make([]fs.DirEntry, 0, len(img.volumes))
 	for _, v := range img.volumes {
@@ -359,7 +383,6 @@ func (img *Image) rootEntries() []fs.DirEntry {
 	return des
 }
 
-// rootInfo describes the tree's root.
 type rootInfo struct{}
 
 func (rootInfo) Name() string       { return "." }

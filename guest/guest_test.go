@@ -75,6 +75,57 @@ func TestWalkVisitsEveryFile(t *testing.T) {
 	}
 }
 
+// WalkDir lists what Walk lists, in the same order, with the same types
+// and infos: on NTFS and FAT (through Walk) and on ext4 (names first).
+func TestWalkDirAgreesWithWalk(t *testing.T) {
+	testutil.RequireTool(t, "mkfs.ext4")
+	dir := testutil.Build(t, "guest-ext4", `
+mkdir -p src/a/b src/c
+for i in $(seq 1 300); do echo $i > src/a/b/f$i; done
+ln -s ../c src/a/link
+mkfifo src/c/fifo
+echo hi > src/c/hi
+mkfs.ext4 -q -F -d src ext4.img 16M
+`)
+	for _, path := range []string{testutil.DemoImage(t, ""), dir + "/ext4.img"} {
+		img, err := guest.Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer img.Close()
+		type walked struct {
+			path string
+			typ  fs.FileMode
+			info string
+		}
+		var want, got []walked
+		if err := img.Walk(".", func(p string, info fs.FileInfo) error {
+			want = append(want, walked{p, info.Mode().Type(), fs.FormatFileInfo(info)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := img.WalkDir(".", func(p string, d fs.DirEntry) error {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			got = append(got, walked{p, d.Type(), fs.FormatFileInfo(info)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) || len(got) < 10 {
+			t.Fatalf("%s: WalkDir gave %d entries, Walk %d", path, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s: #%d: WalkDir %v, Walk %v", path, i, got[i], want[i])
+			}
+		}
+	}
+}
+
 // OpenInfo gives the same bytes as Open for every regular file the walk
 // lists, whether the volume's driver opens by info or falls back to a path.
 func TestOpenInfoReadsWhatOpenReads(t *testing.T) {

@@ -27,7 +27,7 @@ func mountRO(t *testing.T, img string) string {
 	t.Helper()
 	dir := t.TempDir()
 	opts := "ro,noload,loop"
-	if strings.HasSuffix(img, "ext2.img") {
+	if strings.HasSuffix(img, "ext2.img") || strings.HasSuffix(img, "ext2-notype.img") {
 		opts = "ro,loop" // no journal: noload is refused
 	}
 	testutil.Run(t, "mount", "-o", opts, img, dir)

@@ -83,6 +83,19 @@ func exercise(v *FS) int {
 		info.Sys()
 		return nil
 	})
+	// The names-first walk, asking for some entries' Info.
+	k = 0
+	v.WalkDir(".", func(p string, d fs.DirEntry) error {
+		if k++; k > 1000 {
+			return fs.SkipAll
+		}
+		if k%3 == 0 {
+			if info, err := d.Info(); err == nil {
+				info.Sys()
+			}
+		}
+		return nil
+	})
 	return n
 }
 

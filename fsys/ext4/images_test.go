@@ -67,6 +67,9 @@ mk() { name=$1; shift; truncate -s 40M $OUT/$name.img; "$@" -q -F -N 8192 -L "lb
 mk ext4 mkfs.ext4 -b 4096
 mk ext4-1k mkfs.ext4 -b 1024
 mk ext2 mkfs.ext2 -b 1024
+# Without filetype, directory entries record no type: every listing
+# must read the inodes.
+mk ext2-notype mkfs.ext2 -b 1024 -O ^filetype
 mk ext3 mkfs.ext3 -b 4096
 mk ext4-no64 mkfs.ext4 -O ^64bit
 mk ext4-nocsum mkfs.ext4 -O ^metadata_csum,uninit_bg
@@ -129,6 +132,6 @@ func images(t *testing.T) string {
 	return testutil.Build(t, "ext4-images", imageScript)
 }
 
-var variants = []string{"ext4", "ext4-1k", "ext2", "ext3", "ext4-no64", "ext4-nocsum", "ext4-inline", "ext4-i128", "ext4-metabg", "ext4-casefold", "ext4-1k-dx"}
+var variants = []string{"ext4", "ext4-1k", "ext2", "ext2-notype", "ext3", "ext4-no64", "ext4-nocsum", "ext4-inline", "ext4-i128", "ext4-metabg", "ext4-casefold", "ext4-1k-dx"}
 
 func imagePath(dir, name string) string { return filepath.Join(dir, name+".img") }

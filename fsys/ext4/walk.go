@@ -46,15 +46,22 @@ const (
 // walkDir is a directory the walk has still to list.
 type walkDir = dirwalk.Dir[*inode, walkEntry]
 
-// walkEntry is one listed name with its inode: the walk's unit of
-// allocation (one slab per directory).
+// walkEntry is one listed name: the walk's unit of allocation (one slab
+// per directory). It is the fs.DirEntry WalkDir gives.
 type walkEntry struct {
-	path string // the entry's path; info.name is its last element
+	path string // the entry's path; its last element is the name
 	ino  uint32
-	typ  uint8 // ft*
+	typ  uint8     // ft*
+	node *walkNode // the inode, once read; nil while unread (WalkDir)
+	w    *walker   // for an unread inode's Info
+	err  error     // reading the inode failed
+}
+
+// walkNode is an entry's inode and FileInfo, in a second slab per
+// directory holding only the entries whose inodes were read.
+type walkNode struct {
 	in   inode
 	info fileInfo
-	err  error
 }
 
 // Walked implements dirwalk.Entry.
@@ -62,16 +69,61 @@ func (e *walkEntry) Walked() (string, fs.FileInfo, error) {
 	if e.err != nil {
 		return e.path, nil, &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
 	}
-	return e.path, &e.info, nil
+	return e.path, &e.node.info, nil
 }
 
 // Subdir implements dirwalk.Entry.
 func (e *walkEntry) Subdir() (*inode, bool) {
-	return &e.in, e.err == nil && e.isDir()
+	if e.err != nil || e.node == nil || !e.IsDir() {
+		return nil, false
+	}
+	return &e.node.in, true
 }
 
+// Name, IsDir, Type, Info and String make a walkEntry an fs.DirEntry.
+func (e *walkEntry) Name() string { return e.path[strings.LastIndexByte(e.path, '/')+1:] }
+
+// IsDir is the entry's file type where recorded, as ReadDir's entries.
+func (e *walkEntry) IsDir() bool { return e.Type().IsDir() }
+
+func (e *walkEntry) Type() fs.FileMode {
+	if m, ok := ftMode(e.typ); ok {
+		return m
+	}
+	if e.node != nil {
+		return fileMode(e.node.in.Mode).Type()
+	}
+	return fs.ModeIrregular // unreadable inode, no recorded type
+}
+
+func (e *walkEntry) Info() (fs.FileInfo, error) {
+	if e.err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
+	}
+	if e.node != nil {
+		return &e.node.info, nil
+	}
+	// Unread: read it now (not into e, which fn may share), and have
+	// the workers read the inodes of the directories they load next.
+	if !e.w.wantInfo.Load() {
+		e.w.wantInfo.Store(true)
+	}
+	in, err := e.w.f.inode(e.ino)
+	if err != nil {
+		return nil, &fs.PathError{Op: "lstat", Path: e.path, Err: err}
+	}
+	return e.w.f.info(in, e.Name()), nil
+}
+
+func (e *walkEntry) String() string { return fs.FormatDirEntry(e) }
+
 type walker struct {
-	f        *FS
+	f *FS
+	// names: WalkDir, whose entries' inodes are read only when needed
+	// (a directory, an entry without a recorded type) until fn asks for
+	// an Info (wantInfo); then every inode is read, in batches.
+	names    bool
+	wantInfo atomic.Bool
 	wantMeta atomic.Bool // fn asked for Sys(): build Meta in the workers
 }
 
@@ -83,7 +135,41 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 	if err != nil {
 		return err
 	}
-	if err := fn(root, f.info(in, path.Base(root))); err != nil {
+	info := f.info(in, path.Base(root))
+	return f.walk(root, in, &walker{f: f}, func(e *walkEntry) error {
+		p, info, err := e.Walked()
+		if err != nil {
+			return err
+		}
+		return fn(p, info)
+	}, func() error { return fn(root, info) })
+}
+
+// WalkDir calls fn for root and every file and directory below it, in
+// Walk's order, with fs.DirEntry values whose name and type come from the
+// directories: an entry's inode is read only when Info asks (and from
+// then on ahead of fn, in batches), so listing names reads the inodes of
+// the directories alone. It implements fsys.DirWalkFS. It stops on the
+// errors Walk stops on for directories; a file's unreadable inode is the
+// error of its Info.
+func (f *FS) WalkDir(root string, fn func(path string, d fs.DirEntry) error) error {
+	in, err := f.resolve("walk", root, true)
+	if err != nil {
+		return err
+	}
+	w := &walker{f: f, names: true}
+	return f.walk(root, in, w, func(e *walkEntry) error {
+		if e.err != nil && e.typ == ftDir {
+			return &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
+		}
+		return fn(e.path, e)
+	}, func() error { return fn(root, fs.FileInfoToDirEntry(f.info(in, path.Base(root)))) })
+}
+
+// walk is Walk and WalkDir from root's inode in: fnRoot for the root
+// itself, then each entry below.
+func (f *FS) walk(root string, in *inode, w *walker, fn func(*walkEntry) error, fnRoot func() error) error {
+	if err := fnRoot(); err != nil {
 		if err == fs.SkipDir || err == fs.SkipAll {
 			return nil
 		}
@@ -98,19 +184,10 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		// below that contains the root is a loop for them too.
 		top.Parent = &walkDir{Node: &inode{Ino: rootIno}}
 	}
-	w := &walker{f: f}
-	return dirwalk.Walk(top, fn, dirwalk.Config[*inode, walkEntry]{
+	return dirwalk.WalkEntries(top, fn, dirwalk.Config[*inode, walkEntry]{
 		Size:      func(in *inode) int64 { return in.Size },
 		NewLoader: w.newLoader,
 	})
-}
-
-// isDir is fs.DirEntry.IsDir: the entry's file type where recorded.
-func (e *walkEntry) isDir() bool {
-	if m, ok := ftMode(e.typ); ok {
-		return m.IsDir()
-	}
-	return e.in.isDir()
 }
 
 // newLoader returns one worker's loader, with its own scratch buffers.
@@ -124,7 +201,8 @@ func (w *walker) newLoader() func(*walkDir) ([]walkEntry, error) {
 	}
 }
 
-// load lists directory d with the inodes of its entries.
+// load lists directory d with the inodes of its entries (in WalkDir, of
+// those it needs).
 func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *[]int32, csum []byte) ([]walkEntry, error) {
 	f := w.f
 	if d.Node.isSymlink() {
@@ -161,6 +239,7 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 	}
 	var pb strings.Builder // its String does not copy
 	pb.Grow(n)
+	readAll := !w.names || w.wantInfo.Load()
 	order := (*orderBuf)[:0]
 	for i, de := range dl.entries {
 		if d.Path != "." {
@@ -168,8 +247,10 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 			pb.WriteByte('/')
 		}
 		pb.WriteString(de.Safe)
-		es[i].ino, es[i].typ = de.Inode, de.Type
-		order = append(order, int32(i))
+		es[i].ino, es[i].typ, es[i].w = de.Inode, de.Type, w
+		if _, known := ftMode(de.Type); readAll || !known || de.Type == ftDir {
+			order = append(order, int32(i))
+		}
 	}
 	*orderBuf = order
 	paths := pb.String()
@@ -180,10 +261,14 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 			l += len(d.Path) + 1
 		}
 		es[i].path = paths[off : off+l]
-		es[i].info.name = paths[off+l-len(de.Safe) : off+l]
 		off += l
 	}
+	if len(order) == 0 {
+		return es, nil
+	}
 	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(es[a].ino, es[b].ino) })
+	nodes := make([]walkNode, len(order))
+	nextNode := 0
 
 	isz := int64(f.sb.InodeSize)
 	meta := w.wantMeta.Load()
@@ -230,21 +315,25 @@ func (w *walker) load(d *walkDir, dirBuf *dirScratch, inoBuf *[]byte, orderBuf *
 					continue
 				}
 			}
-			if err := f.parseInodeInto(&e.in, e.ino, b, csum); err != nil {
+			nd := &nodes[nextNode]
+			nextNode++
+			if err := f.parseInodeInto(&nd.in, e.ino, b, csum); err != nil {
 				e.err = err
 				continue
 			}
-			e.info.fs, e.info.in, e.info.want = f, &e.in, &w.wantMeta
+			e.node = nd
+			nd.info.fs, nd.info.in, nd.info.want = f, &nd.in, &w.wantMeta
+			nd.info.name = e.Name()
 			if meta {
 				// Not yet seen by any other goroutine: fill in the Meta
 				// and mark it made.
 				if arena == nil {
-					arena = &metaArena{exts: make([]fsys.Extent, 0, len(es)), kvs: make([]fsys.KV, 0, len(es)+8)}
-					metas = make([]fsys.Meta, len(es))
+					arena = &metaArena{exts: make([]fsys.Extent, 0, len(order)), kvs: make([]fsys.KV, 0, len(order)+8)}
+					metas = make([]fsys.Meta, len(order))
 				}
-				e.info.meta = &metas[k]
-				f.fillMeta(e.info.meta, &e.in, arena)
-				e.info.once.Do(func() {})
+				nd.info.meta = &metas[nextNode-1]
+				f.fillMeta(nd.info.meta, &nd.in, arena)
+				nd.info.once.Do(func() {})
 			}
 		}
 		i = j

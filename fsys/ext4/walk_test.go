@@ -12,11 +12,16 @@ import (
 	"github.com/grainvm/grain/fsys/internal/drivertest"
 )
 
-// agree checks that Walk (without and with Sys asked for) and the descent
-// list the same, or both fail.
+// agree checks that Walk (without and with Sys asked for) and WalkDir
+// (without, with and with some Infos asked for) list what the descent
+// lists, or all fail.
 func agree(t *testing.T, v *FS, root string, skip func(string) bool) int {
 	t.Helper()
-	return drivertest.Agree(t, v, root, skip, false, true)
+	n := drivertest.Agree(t, v, root, skip, false, true)
+	for _, every := range []int{0, 1, 7} {
+		drivertest.AgreeDir(t, v, root, skip, every)
+	}
+	return n
 }
 
 func TestWalkSmall(t *testing.T) {

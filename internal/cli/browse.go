@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
@@ -417,7 +418,27 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 func (q *findQuery) match(info fs.FileInfo) bool {
-	name := info.Name()
+	return q.matchName(info.Name(), info.Mode().Type()) && q.matchInfo(info)
+}
+
+// matchEntry is match for a walk's entry, reading its Info only when a
+// size or time test needs it.
+func (q *findQuery) matchEntry(d fs.DirEntry) (bool, error) {
+	if !q.matchName(d.Name(), d.Type()) {
+		return false, nil
+	}
+	if q.sizeOp == 0 && q.newer.IsZero() && q.older.IsZero() {
+		return true, nil
+	}
+	info, err := d.Info()
+	if err != nil {
+		return false, err
+	}
+	return q.matchInfo(info), nil
+}
+
+// matchName tests the name and type.
+func (q *findQuery) matchName(name string, typ fs.FileMode) bool {
 	if q.name != "" {
 		if ok, _ := path.Match(q.name, name); !ok {
 			return false
@@ -428,9 +449,11 @@ func (q *findQuery) match(info fs.FileInfo) bool {
 			return false
 		}
 	}
-	if q.types != nil && !q.types[fileType(info.Mode())] {
-		return false
-	}
+	return q.types == nil || q.types[fileType(typ)]
+}
+
+// matchInfo tests the size and times.
+func (q *findQuery) matchInfo(info fs.FileInfo) bool {
 	if q.sizeOp != 0 {
 		s := info.Size()
 		switch q.sizeOp {
@@ -470,19 +493,28 @@ func (a *app) find(image, p string, q *findQuery) error {
 	// The lines go into 1 MiB chunks, not a string each (a volume lists
 	// hundreds of thousands) nor one buffer that is copied as it grows.
 	// Output is sorted for people; drivers whose walk already gives that
-	// order (ext4, XFS) need no sort.
+	// order (ext4, XFS) need no sort, and then no index of the lines
+	// either: it is made only once a line comes out of order.
 	type lineRef struct{ chunk, start, end int }
 	var chunks [][]byte
-	var refs []lineRef
+	var refs []lineRef // nil while the lines are in order
+	var last []byte    // the previous line, without "/" and newline
 	sorted := true
-	err = img.Walk(root, func(fp string, info fs.FileInfo) error {
-		if fp == "." || !q.match(info) {
+	err = img.WalkDir(root, func(fp string, d fs.DirEntry) error {
+		if fp == "." {
 			return nil
 		}
-		if n := len(refs); sorted && n > 0 {
-			last := refs[n-1]
-			if string(chunks[last.chunk][last.start+1:last.end-1]) > fp {
-				sorted = false
+		if ok, err := q.matchEntry(d); err != nil || !ok {
+			return err
+		}
+		if sorted && last != nil && string(last) > fp {
+			sorted = false
+			for c, b := range chunks {
+				for start := 0; start < len(b); {
+					end := start + bytes.IndexByte(b[start:], '\n') + 1
+					refs = append(refs, lineRef{c, start, end})
+					start = end
+				}
 			}
 		}
 		need := len(fp) + 2
@@ -496,14 +528,17 @@ func (a *app) find(image, p string, q *findQuery) error {
 		b = append(b, fp...)
 		b = append(b, '\n')
 		chunks[c] = b
-		refs = append(refs, lineRef{c, start, len(b)})
+		last = b[start+1 : len(b)-1]
+		if !sorted {
+			refs = append(refs, lineRef{c, start, len(b)})
+		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	line := func(r lineRef) []byte { return chunks[r.chunk][r.start:r.end] }
 	if !sorted {
+		line := func(r lineRef) []byte { return chunks[r.chunk][r.start:r.end] }
 		// Compare without the newline, so "/a" sorts before "/a-b".
 		sort.Slice(refs, func(i, j int) bool {
 			a, b := line(refs[i]), line(refs[j])

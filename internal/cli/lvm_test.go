@@ -66,6 +66,27 @@ func TestLinuxGuestWithLVMInVHDX(t *testing.T) {
 		mnt := t.TempDir()
 		testutil.Run(t, "mount", "-o", c.opts, filepath.Join(dir, c.fsImage), mnt)
 		want := listTree(t, mnt)
+		// find lists what find(1) lists on the mount, sorted, with and
+		// without tests that need more than the directories hold.
+		for _, c2 := range []struct{ find, grain []string }{
+			{nil, nil},
+			{[]string{"-type", "f"}, []string{"--type", "f"}},
+			{[]string{"-type", "l"}, []string{"--type", "l"}},
+			{[]string{"-size", "+100k"}, []string{"--size", "+100K"}},
+		} {
+			cmd := exec.Command("sh", "-c", `cd "$1" && shift && find . -mindepth 1 "$@" | LC_ALL=C sort`, "sh", mnt)
+			cmd.Args = append(cmd.Args, c2.find...)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("find %v: %v", c2.find, err)
+			}
+			want := strings.ReplaceAll(string(out), "./", "/"+c.vol+"/")
+			args := append([]string{"find", img, "/" + c.vol}, c2.grain...)
+			got := strings.TrimPrefix(mustGrain(t, args...), "/"+c.vol+"\n")
+			if got != want {
+				t.Errorf("grain %v:\n%s\nfind on the mount:\n%s", args, got, want)
+			}
+		}
 		exec.Command("umount", mnt).Run()
 		dest := t.TempDir()
 		mustGrain(t, "cp", "-r", img, "/"+c.vol, dest)

@@ -62,11 +62,28 @@ type Config[N, E any] struct {
 // Walk lists top and every directory below it, calling fn for each entry
 // below top (not for top itself: the driver calls fn for the root). fn's
 // fs.SkipDir skips a directory, or the rest of the directory for a file;
-// fs.SkipAll ends the walk, and Walk returns nil.
+// fs.SkipAll ends the walk, and Walk returns nil. An entry's error from
+// Walked stops the walk with it.
 func Walk[N, E any, P interface {
 	*E
 	Entry[N]
 }](top *Dir[N, E], fn func(string, fs.FileInfo) error, cfg Config[N, E]) error {
+	return WalkEntries(top, func(e P) error {
+		p, info, err := e.Walked()
+		if err != nil {
+			return err
+		}
+		return fn(p, info)
+	}, cfg)
+}
+
+// WalkEntries is Walk calling fn with each entry itself (a driver's
+// fs.DirEntry, say) rather than its Walked info; whether an entry's error
+// stops the walk is then fn's to say.
+func WalkEntries[N, E any, P interface {
+	*E
+	Entry[N]
+}](top *Dir[N, E], fn func(P) error, cfg Config[N, E]) error {
 	err := walk[N, E, P](top, fn, cfg)
 	if err == fs.SkipAll {
 		return nil
@@ -77,7 +94,7 @@ func Walk[N, E any, P interface {
 func walk[N, E any, P interface {
 	*E
 	Entry[N]
-}](top *Dir[N, E], fn func(string, fs.FileInfo) error, cfg Config[N, E]) error {
+}](top *Dir[N, E], fn func(P) error, cfg Config[N, E]) error {
 	nw := max(1, runtime.GOMAXPROCS(0))
 	jobs := make(chan *Dir[N, E], nw*Ahead+1)
 	stop := make(chan struct{})
@@ -179,16 +196,12 @@ func walk[N, E any, P interface {
 		}
 		e := P(&d.entries[fr.next])
 		fr.next++
-		p, info, err := e.Walked()
-		if err != nil {
-			return err
-		}
 		var kid *Dir[N, E]
 		if _, ok := e.Subdir(); ok {
 			kid = d.kids[fr.nextKid]
 			fr.nextKid++
 		}
-		err = fn(p, info)
+		err := fn(e)
 		if err == fs.SkipDir {
 			if kid != nil {
 				drop(kid)

@@ -137,3 +137,87 @@ func (i MetaOnly) Sys() any {
 	}
 	return i.M
 }
+
+// DirWalker is a volume with a walk that lists names and types first.
+type DirWalker interface {
+	fs.FS
+	fsys.DirWalkFS
+}
+
+// listedEntry is one entry a WalkDir or a descent gave, with the outcome
+// of its Info.
+type listedEntry struct {
+	path string
+	name string
+	typ  fs.FileMode
+	dir  bool
+	info fs.FileInfo
+	err  error
+}
+
+// AgreeDir checks WalkDir against fs.WalkDir over the same volume: the
+// same paths in the same order, the same names and types, and each
+// entry's Info the same (or failing for both); or both walks failing.
+// infoEvery says which entries' Info fn asks for during the walk, every
+// nth (0: none, so the walk may leave inodes unread; 1: all, so it reads
+// them ahead); the others' are asked for after the walk. It returns how
+// many entries WalkDir gave.
+func AgreeDir(t testing.TB, f DirWalker, root string, skip func(string) bool, infoEvery int) int {
+	t.Helper()
+	list := func(walk func(func(string, fs.DirEntry) error) error) ([]listedEntry, []fs.DirEntry, error) {
+		var out []listedEntry
+		var des []fs.DirEntry
+		err := walk(func(p string, d fs.DirEntry) error {
+			e := listedEntry{path: p, name: d.Name(), typ: d.Type(), dir: d.IsDir()}
+			if infoEvery > 0 && len(out)%infoEvery == 0 {
+				e.info, e.err = d.Info()
+			}
+			out = append(out, e)
+			des = append(des, d)
+			if skip != nil && skip(p) && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		})
+		for i := range out {
+			if out[i].info == nil && out[i].err == nil {
+				out[i].info, out[i].err = des[i].Info()
+			}
+		}
+		return out, des, err
+	}
+	want, _, werr := list(func(fn func(string, fs.DirEntry) error) error {
+		return fs.WalkDir(f, root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			return fn(p, d)
+		})
+	})
+	got, _, gerr := list(func(fn func(string, fs.DirEntry) error) error { return f.WalkDir(root, fn) })
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("WalkDir %s: error %v, descent %v", root, gerr, werr)
+	}
+	if werr != nil {
+		t.Logf("WalkDir %s: %v; descent: %v", root, gerr, werr)
+		return len(got)
+	}
+	if len(got) != len(want) {
+		t.Errorf("WalkDir %s: %d entries, descent %d", root, len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if g.path != w.path || g.name != w.name || g.typ != w.typ || g.dir != w.dir {
+			t.Errorf("WalkDir %s: #%d: %s %q %v %v, descent %s %q %v %v", root, i, g.path, g.name, g.typ, g.dir, w.path, w.name, w.typ, w.dir)
+			return len(got)
+		}
+		if (g.err == nil) != (w.err == nil) {
+			t.Errorf("WalkDir %s: %s: Info error %v, descent %v", root, g.path, g.err, w.err)
+			continue
+		}
+		if g.err == nil {
+			SameListing(t, "WalkDir "+root, []Walked{{g.path, g.info}}, []Walked{{w.path, w.info}})
+		}
+	}
+	return len(got)
+}
