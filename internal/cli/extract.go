@@ -207,6 +207,8 @@ func (a *app) tar(image string, paths []string, out, format string, o *extract.O
 		}
 		defer file.Close()
 		w = file
+	} else {
+		widenPipe(w)
 	}
 	bw := bufio.NewWriterSize(w, 1<<20)
 	bar, err := a.attachProgress(o, format)
