@@ -5,6 +5,8 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sort"
+	"sync"
 
 	"github.com/grainvm/grain/fsys"
 )
@@ -18,7 +20,16 @@ var _ fsys.InfoOpener = (*FS)(nil)
 // (Meta.Generation): a record deleted or reused since is an error wrapping
 // fs.ErrNotExist, never another file's content. name is used for errors
 // and as the opened file's name.
+//
+// An info this volume's own Walk made for an ordinary file whose extents
+// map all its content (see wrPlain) is opened from those extents without
+// reading its record again: the Walk read that record from this volume,
+// which does not change while it is open (as the record cache already
+// assumes).
 func (v *FS) OpenInfo(name string, info fs.FileInfo) (fsys.File, error) {
+	if x, ok := info.(*walkInfo); ok && x.v == v && x.plain {
+		return v.openPlain(name, x), nil
+	}
 	m := fsys.MetaOf(info)
 	if m == nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("ntfs: file information without grain metadata: %w", fs.ErrInvalid)}
@@ -59,4 +70,117 @@ func (v *FS) recordForOpen(num uint64) (*record, error) {
 		return nil, fmt.Errorf("ntfs: MFT record %d: %w", num, err)
 	}
 	return parseRecord(b, num, v.clusters)
+}
+
+// plainFile is a regular file opened from the extents its walkInfo
+// lists, which map every byte of its content: it reads them as readPlain
+// reads the runs they came from.
+type plainFile struct {
+	v    *FS
+	path string
+	info *walkInfo
+
+	mu     sync.Mutex
+	pos    int64
+	closed bool
+}
+
+var _ fsys.File = (*plainFile)(nil)
+
+func (v *FS) openPlain(name string, x *walkInfo) *plainFile {
+	base := path.Base(name)
+	if name == "." || name == "" {
+		base = "."
+	}
+	if base != x.name {
+		cp := *x
+		cp.name = base
+		cp.m.Extra = append([]fsys.KV(nil), x.m.Extra...)
+		x = &cp
+	}
+	return &plainFile{v: v, path: name, info: x}
+}
+
+func (f *plainFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+func (f *plainFile) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return &fs.PathError{Op: "close", Path: f.path, Err: fs.ErrClosed}
+	}
+	f.closed = true
+	return nil
+}
+
+// ReadAt reads content at off; safe for concurrent use.
+func (f *plainFile) ReadAt(p []byte, off int64) (int, error) {
+	size := f.info.m.Size
+	if off < 0 {
+		return 0, &fs.PathError{Op: "read", Path: f.path, Err: fs.ErrInvalid}
+	}
+	if off >= size {
+		return 0, io.EOF
+	}
+	want := len(p)
+	if int64(want) > size-off {
+		p = p[:size-off]
+	}
+	ext := f.info.m.Extents
+	for n := 0; n < len(p); {
+		o := off + int64(n)
+		i := sort.Search(len(ext), func(i int) bool { return ext[i].Logical+ext[i].Length > o })
+		if i == len(ext) || ext[i].Logical > o {
+			err := formatErr(recordWhere(f.info.m.Inode), "offset %d of $DATA not mapped", o)
+			return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
+		}
+		e := ext[i]
+		k := int(min(int64(len(p)-n), e.Logical+e.Length-o))
+		if err := f.v.readVolume(p[n:n+k], e.Physical+o-e.Logical); err != nil {
+			return 0, &fs.PathError{Op: "read", Path: f.path, Err: fmt.Errorf("%w (%s $DATA)", err, recordWhere(f.info.m.Inode))}
+		}
+		n += k
+	}
+	if len(p) < want {
+		return len(p), io.EOF
+	}
+	return len(p), nil
+}
+
+func (f *plainFile) Read(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return 0, &fs.PathError{Op: "read", Path: f.path, Err: fs.ErrClosed}
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := f.ReadAt(p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 && n == len(p) {
+		err = nil
+	}
+	return n, err
+}
+
+func (f *plainFile) Seek(offset int64, whence int) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = f.pos + offset
+	case io.SeekEnd:
+		abs = f.info.m.Size + offset
+	default:
+		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fmt.Errorf("invalid whence %d", whence)}
+	}
+	if abs < 0 {
+		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fs.ErrInvalid}
+	}
+	f.pos = abs
+	return abs, nil
 }

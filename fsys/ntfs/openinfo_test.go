@@ -1,13 +1,16 @@
 package ntfs_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -27,7 +30,7 @@ func TestOpenInfo(t *testing.T) {
 		want string
 	}
 	var all []listed
-	n := 0
+	n, fromExtents := 0, 0
 	err := v.Walk(".", func(p string, info fs.FileInfo) error {
 		if !info.Mode().IsRegular() {
 			return nil
@@ -36,6 +39,27 @@ func TestOpenInfo(t *testing.T) {
 		got := readWith(t, p, func() (fs.File, error) { return op.OpenInfo(p, info) })
 		if got != want {
 			t.Errorf("%s: OpenInfo read %s, Open %s", p, got, want)
+		}
+		// The walk's infos of ordinary files open from their extents:
+		// what they read (above) and Stat must be Open's.
+		f, err := op.OpenInfo(p, info)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if fmt.Sprintf("%T", f) == "*ntfs.plainFile" {
+			fromExtents++
+		}
+		st, _ := f.Stat()
+		f.Close()
+		o, err := v.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ost, _ := o.Stat()
+		o.Close()
+		if st.Name() != ost.Name() || st.Mode() != ost.Mode() || st.Size() != ost.Size() || !st.ModTime().Equal(ost.ModTime()) ||
+			!reflect.DeepEqual(fsys.MetaOf(st), fsys.MetaOf(ost)) {
+			t.Errorf("%s: OpenInfo's Stat %+v, Open's %+v", p, fsys.MetaOf(st), fsys.MetaOf(ost))
 		}
 		all = append(all, listed{p, info, want})
 		n++
@@ -56,6 +80,10 @@ func TestOpenInfo(t *testing.T) {
 	if n < 5000 {
 		t.Errorf("only %d regular files opened", n)
 	}
+	if fromExtents == 0 {
+		t.Errorf("none of %d files opened from the walk's extents", n)
+	}
+	t.Logf("%d of %d files opened from the walk's extents", fromExtents, n)
 	// Concurrent opens, as bulk readers make them.
 	var wg sync.WaitGroup
 	for g := range 4 {
@@ -181,4 +209,97 @@ umount "$mnt"
 	if _, err := after.OpenInfo("x", st); err == nil {
 		t.Error("OpenInfo of an os.FileInfo succeeded")
 	}
+}
+
+// TestOpenInfoFromExtents: on a volume of non-resident files of many
+// sizes, some fragmented (written a piece at a time, in turns), every
+// file the walk lists opens from its extents and reads what Open reads,
+// at every offset a reader may ask for.
+func TestOpenInfoFromExtents(t *testing.T) {
+	testutil.RequireTool(t, "mkntfs", "ntfs-3g")
+	testutil.RequireRoot(t)
+	dir := testutil.Build(t, "ntfs-extents", `
+cd "$OUT"
+truncate -s 48M vol.img
+mkntfs -F -Q -q -c 4096 vol.img
+mnt=$(mktemp -d)
+trap 'cd /; umount "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
+ntfs-3g vol.img "$mnt"
+mkdir "$mnt/f"
+for i in $(seq 1 150); do head -c $(( (i * 7919) % 200000 + 1000 )) /dev/urandom > "$mnt/f/file$i"; done
+for i in 4096 8192 12288 4095 4097; do head -c $i /dev/urandom > "$mnt/f/exact$i"; done
+mkdir "$mnt/holes"
+for i in $(seq 1 400); do head -c 8192 /dev/urandom > "$mnt/holes/h$i"; done
+dd if=/dev/zero of="$mnt/filler" bs=1M status=none 2>/dev/null || true
+umount "$mnt"
+ntfs-3g vol.img "$mnt"
+for i in $(seq 1 2 400); do rm "$mnt/holes/h$i"; done
+umount "$mnt"
+ntfs-3g vol.img "$mnt"
+head -c 1000000 /dev/urandom > "$mnt/f/frag1"
+head -c 300001 /dev/urandom > "$mnt/f/frag2"
+umount "$mnt"
+`)
+	v := openImage(t, filepath.Join(dir, "vol.img"))
+	var op fsys.InfoOpener = v
+	files, fromExtents, fragmented, most := 0, 0, 0, 0
+	err := v.Walk(".", func(p string, info fs.FileInfo) error {
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		files++
+		f, err := op.OpenInfo(p, info)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		defer f.Close()
+		if fmt.Sprintf("%T", f) != "*ntfs.plainFile" {
+			t.Errorf("%s: not opened from its extents (%T)", p, f)
+			return nil
+		}
+		fromExtents++
+		if k := len(fsys.MetaOf(info).Extents); k > 1 {
+			fragmented++
+			most = max(most, k)
+		}
+		o, err := v.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		want, err := io.ReadAll(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := int64(len(want))
+		// Reads at every cluster boundary and across them, and past the
+		// end.
+		for _, off := range []int64{0, 1, 4095, 4096, 4097, size / 2, size - 1, size, size + 10} {
+			for _, n := range []int64{1, 4096, 10000, min(size, 1<<20)} {
+				if off < 0 || n <= 0 {
+					continue
+				}
+				b := make([]byte, n)
+				k, err := f.ReadAt(b, off)
+				wantN := max(0, min(n, size-off))
+				if int64(k) != wantN || !bytes.Equal(b[:k], want[min(off, size):min(off, size)+wantN]) {
+					t.Errorf("%s: ReadAt(%d bytes, %d) read %d bytes (%v), want %d", p, n, off, k, err, wantN)
+				}
+				if (int64(k) < n) != (err == io.EOF) {
+					t.Errorf("%s: ReadAt(%d bytes, %d): %d bytes, error %v", p, n, off, k, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files < 150 || fromExtents != files {
+		t.Errorf("%d of %d files opened from their extents", fromExtents, files)
+	}
+	if fragmented == 0 {
+		t.Error("no fragmented file: the test does not exercise extents after the first")
+	}
+	t.Logf("%d files, %d fragmented, up to %d extents", files, fragmented, most)
 }

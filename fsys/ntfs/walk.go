@@ -39,6 +39,7 @@ const (
 	wrV3                 // $STANDARD_INFORMATION has the NTFS 3 fields
 	wrData               // has an unnamed $DATA
 	wrListed             // has an attribute list: its names are in the last chunk
+	wrPlain              // its extents map all its unnamed $DATA: OpenInfo reads by them
 )
 
 // walkRec is what a Walk keeps of one MFT record, indexed by record
@@ -257,6 +258,10 @@ type walkInfo struct {
 	name string
 	mode fs.FileMode
 	kv   [4]fsys.KV
+	// v made the info; plain: m.Extents map every byte of the content
+	// (see wrPlain), so that v's OpenInfo reads by them.
+	v     *FS
+	plain bool
 }
 
 func (x *walkInfo) Name() string       { return x.name }
@@ -282,7 +287,7 @@ func (w *walker) info(num uint64, name string) fs.FileInfo {
 	x := &w.slab[0]
 	w.slab = w.slab[1:]
 	m := &x.m
-	x.name = name
+	x.name, x.v = name, w.v
 	m.Inode, m.Generation = num, uint32(r.seq)
 	m.Birth, m.Modify, m.Change, m.Access = ntfsTime(r.times[0]), ntfsTime(r.times[1]), ntfsTime(r.times[2]), ntfsTime(r.times[3])
 	m.Attributes = r.attrs
@@ -319,6 +324,7 @@ func (w *walker) info(num uint64, name string) fs.FileInfo {
 			if r.nExt > 0 {
 				m.Extents = chunk.extents[r.ext : r.ext+uint64(r.nExt) : r.ext+uint64(r.nExt)]
 			}
+			x.plain = r.bits&wrPlain != 0
 		}
 	}
 	return x
@@ -578,6 +584,7 @@ func (v *FS) scanAttrs(b []byte, num uint64, r *walkRec, out *walkChunkOut, runs
 	var si standardInformation
 	haveSI, haveData := false, false
 	var size, alloc int64
+	plain := false
 	for ofs := attrOfs; ; {
 		if ofs+4 > used {
 			return false
@@ -671,14 +678,27 @@ func (v *FS) scanAttrs(b []byte, num uint64, r *walkRec, out *walkChunkOut, runs
 			}
 			haveData = true
 			size, alloc = dataSize, 0
+			sparse := false
 			for _, x := range rs {
 				if x.LCN != sparseLCN {
 					alloc += x.Length
+				} else {
+					sparse = true
 				}
 			}
 			alloc *= v.boot.ClusterSize
 			if !dir {
 				out.extents = appendExtents(out.extents, rs, dataSize, false, v.boot.ClusterSize)
+				// Plain: what readPlain reads is the extents' bytes (no
+				// hole, nothing past the initialized size, every byte
+				// mapped, no extent left out).
+				mapped := int64(0)
+				if k := len(rs); k > 0 {
+					mapped = rs[k-1].VCN + rs[k-1].Length
+				}
+				plain = !sparse && initSize == dataSize && aflags&attrFlagCompressed == 0 &&
+					mapped > (dataSize-1)/v.boot.ClusterSize &&
+					len(out.extents)-e0 < maxExtents
 			}
 		}
 	}
@@ -714,6 +734,9 @@ func (v *FS) scanAttrs(b []byte, num uint64, r *walkRec, out *walkChunkOut, runs
 	}
 	if haveData {
 		r.bits |= wrData
+	}
+	if plain {
+		r.bits |= wrPlain
 	}
 	return true
 }
