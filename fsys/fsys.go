@@ -60,7 +60,7 @@ type WalkFS interface {
 }
 
 // DirWalkFS is implemented by drivers whose directories record each
-// entry's type (ext4), so that a whole-tree walk can list names and types
+// entry's type (ext4, XFS), so that a whole-tree walk can list names and types
 // without reading every file's inode: listing paths then reads the
 // directories and little else.
 type DirWalkFS interface {

@@ -112,6 +112,19 @@ func exercise(r io.ReaderAt, size int64) {
 		info.Sys()
 		return nil
 	})
+	// The names-first walk, asking for some entries' Info.
+	k = 0
+	x.WalkDir(".", func(p string, d fs.DirEntry) error {
+		if k++; k > 5000 {
+			return fs.SkipAll
+		}
+		if k%3 == 0 {
+			if info, err := d.Info(); err == nil {
+				info.Sys()
+			}
+		}
+		return nil
+	})
 	x.Usage()
 	x.Warnings()
 }

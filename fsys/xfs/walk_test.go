@@ -16,10 +16,15 @@ import (
 )
 
 // agree checks that Walk and the descent list the same (paths in the same
-// order, names, modes, sizes, times, Meta) or both fail.
+// order, names, modes, sizes, times, Meta) or both fail; and so WalkDir
+// (without, with and with some Infos asked for during the walk).
 func agree(t *testing.T, x *FS, root string, skip func(string) bool) int {
 	t.Helper()
-	return drivertest.Agree(t, x, root, skip)
+	n := drivertest.Agree(t, x, root, skip)
+	for _, every := range []int{0, 1, 7} {
+		drivertest.AgreeDir(t, x, root, skip, every)
+	}
+	return n
 }
 
 // TestWalkImages compares Walk with the descent on the built images, and
@@ -190,7 +195,10 @@ func TestWalkHostile(t *testing.T) {
 		{"directory contains itself", repoint(1000, dirIno, 2)},
 		{"hard links to a file", repoint(3, fileIno, 1)},
 		{"hard link to a directory", repoint(1, must(clean.Lstat("small")).(*fileInfo).ip.ino, 2)},
+		{"type says directory, inode is a file", repoint(1, fileIno, 2)},
+		{"type says file, inode is a directory", repoint(1, must(clean.Lstat("small")).(*fileInfo).ip.ino, 1)},
 		{"inode out of range", repoint(1, 1<<60, 0)},
+		{"typed file, inode out of range", repoint(1, 1<<60, 1)},
 		{"free inode", repoint(1, free, 0)},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -404,14 +404,20 @@ func (d *dirEntry) load() (*inode, error) {
 
 func (d *dirEntry) Name() string { return d.name }
 func (d *dirEntry) IsDir() bool  { return d.Type().IsDir() }
+
+// Type is the entry's ftype where the volume records one (as a
+// directory listing says, whatever the inode says), else the inode's.
 func (d *dirEntry) Type() fs.FileMode {
+	if d.fs.ftype && d.ftype >= 1 && d.ftype <= 7 {
+		return ftypeMode(d.ftype)
+	}
 	d.mu.Lock()
 	ip := d.ip
 	d.mu.Unlock()
 	if ip != nil {
 		return ip.fileMode().Type()
 	}
-	return ftypeMode(d.ftype)
+	return fs.ModeIrregular // not reached: dirEntries reads untyped entries' inodes
 }
 func (d *dirEntry) Info() (fs.FileInfo, error) {
 	ip, err := d.load()
