@@ -71,3 +71,23 @@ func TestWalkCompareWithKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestWalkImages compares Walk with the descent on every built image,
+// whole and for subtrees, with and without skipped directories.
+func TestWalkImages(t *testing.T) {
+	dir := images(t)
+	for _, name := range variants {
+		t.Run(name, func(t *testing.T) {
+			v := openImage(t, imagePath(dir, name))
+			if n := agree(t, v, ".", nil); n < 1500 {
+				t.Errorf("walked %d names", n)
+			}
+			agree(t, v, "a", nil)
+			agree(t, v, "big", nil)
+			agree(t, v, ".", func(p string) bool { return p == "big" || p == "a/b" })
+			if n := checkOpenInfo(t, v, 400); n < 100 {
+				t.Errorf("opened %d files", n)
+			}
+		})
+	}
+}

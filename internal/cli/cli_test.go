@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/grainvm/grain/internal/cli"
@@ -66,11 +65,8 @@ func TestConvertMatchesQemu(t *testing.T) {
 				t.Fatalf("convert sha256 %s, qemu-img %s", got, w)
 			}
 			// Sparse: only the data written is allocated.
-			var st syscall.Stat_t
-			if err := syscall.Stat(out, &st); err == nil {
-				if alloc := st.Blocks * 512; alloc > 12<<20 {
-					t.Errorf("output of %d bytes allocates %d bytes: not sparse", st.Size, alloc)
-				}
+			if size, alloc, ok := allocated(out); ok && alloc > 12<<20 {
+				t.Errorf("output of %d bytes allocates %d bytes: not sparse", size, alloc)
 			}
 			unchanged()
 		})

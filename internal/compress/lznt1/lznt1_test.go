@@ -10,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/grainvm/grain/internal/testutil"
@@ -111,8 +110,7 @@ const helperEnv = "GRAIN_LZNT1_SETATTR_COMPRESSED"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(helperEnv); dir != "" {
-		// FILE_ATTRIBUTE_COMPRESSED (0x800), big-endian.
-		if err := syscall.Setxattr(dir, "system.ntfs_attrib_be", []byte{0, 0, 0x08, 0}, 0); err != nil {
+		if err := setCompressed(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "setxattr:", err)
 			os.Exit(1)
 		}
