@@ -206,7 +206,7 @@ func (s *SnapshotFS) Open(name string) (fs.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &dirFile{info: NodeInfo(n), entries: des}, nil
+		return fsys.NewDirFile(NodeInfo(n), des), nil
 	case restic.NodeTypeFile:
 		return s.openContent(name, n, n.Content, int64(n.Size))
 	}
@@ -331,31 +331,6 @@ type memFile struct {
 
 func (m *memFile) Stat() (fs.FileInfo, error) { return m.info, nil }
 func (m *memFile) Close() error               { return nil }
-
-type dirFile struct {
-	info    fs.FileInfo
-	entries []fs.DirEntry
-	off     int
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
-func (d *dirFile) Close() error               { return nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.info.Name(), Err: errors.New("is a directory")}
-}
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	n = min(n, len(rest))
-	d.off += n
-	return rest[:n], nil
-}
 
 // nodeInfo is a node as an fs.FileInfo.
 type nodeInfo struct {

@@ -160,13 +160,13 @@ func (img *Image) Open(name string) (fs.File, error) {
 		return nil, err
 	}
 	if v == nil {
-		return &dirFile{info: rootInfo{}, entries: img.rootEntries()}, nil
+		return fsys.NewDirFile(rootInfo{}, img.rootEntries()), nil
 	}
 	if v.FS == nil {
 		if rest != "." {
 			return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 		}
-		return &dirFile{info: volumeInfo{v}}, nil
+		return fsys.NewDirFile(volumeInfo{v}, nil), nil
 	}
 	f, err := v.FS.Open(rest)
 	if err != nil {
@@ -424,35 +424,6 @@ func (r *volumeRoot) ReadDir(n int) ([]fs.DirEntry, error) {
 		return nil, &fs.PathError{Op: "readdir", Path: r.v.Name, Err: errors.New("not a directory")}
 	}
 	return d.ReadDir(n)
-}
-
-// dirFile is a synthetic directory: the root, or an unreadable volume.
-type dirFile struct {
-	info    fs.FileInfo
-	entries []fs.DirEntry
-	off     int
-}
-
-func (d *dirFile) Stat() (fs.FileInfo, error) { return d.info, nil }
-func (d *dirFile) Close() error               { return nil }
-func (d *dirFile) Read([]byte) (int, error) {
-	return 0, &fs.PathError{Op: "read", Path: d.info.Name(), Err: errors.New("is a directory")}
-}
-
-func (d *dirFile) ReadDir(n int) ([]fs.DirEntry, error) {
-	rest := d.entries[d.off:]
-	if n <= 0 {
-		d.off = len(d.entries)
-		return rest, nil
-	}
-	if len(rest) == 0 {
-		return nil, io.EOF
-	}
-	if n > len(rest) {
-		n = len(rest)
-	}
-	d.off += n
-	return rest[:n], nil
 }
 
 // pathArena joins a walk's full paths into large shared buffers instead of
