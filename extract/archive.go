@@ -37,6 +37,11 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 		return sum, err
 	}
 	a := &archiver{src: src, opts: &o, sum: &sum}
+	// To a file or pipe, the pieces read ahead are written from their own
+	// buffers (see vecWriter).
+	if vw := newVecWriter(w); vw != nil {
+		w, a.idle = vw, vw.flush
+	}
 	// Headers of folders and links are made here, those of files by the
 	// workers that read them (see eachFile).
 	var th tarHeader
@@ -128,6 +133,11 @@ func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error
 	// The end: two zero blocks.
 	if _, err := w.Write(make([]byte, 2*tarBlock)); err != nil {
 		return sum, err
+	}
+	if a.idle != nil {
+		if err := a.idle(); err != nil {
+			return sum, err
+		}
 	}
 	return a.finish(p)
 }
@@ -239,6 +249,9 @@ type archiver struct {
 	opts *Options
 	mu   sync.Mutex // Failed and Report: the listing reports from its own goroutine
 	sum  *Summary
+	// idle, if set, is called before the writer waits for the next entry
+	// or piece (a vecWriter's flush).
+	idle func() error
 }
 
 func (a *archiver) fail(it *item, err error) {

@@ -239,7 +239,11 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 			}
 		}()
 	}
-	for e := range order {
+	for {
+		e, ok := receive(order, a.idle)
+		if !ok {
+			break
+		}
 		if e.dir != nil {
 			if err := dir(e.dir); err != nil {
 				stop()
@@ -249,13 +253,13 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 		}
 		j := e.job
 		pl.advance(j.seq)
-		first := <-j.pieces
+		first, _ := receive(j.pieces, a.idle)
 		if first.openErr != nil {
 			a.fail(j.it, first.openErr)
 			j.it.release()
 			continue
 		}
-		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: first.total}
+		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: first.total, idle: a.idle}
 		if err := file(j.it, r); err != nil {
 			r.release()
 			stop()
@@ -270,6 +274,21 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 	}
 	stop()
 	return wait()
+}
+
+// receive takes the next value from c, calling idle first (when set)
+// if it has to wait.
+func receive[T any](c <-chan T, idle func() error) (T, bool) {
+	if idle != nil {
+		select {
+		case v, ok := <-c:
+			return v, ok
+		default:
+			idle() // its error comes back from the next write
+		}
+	}
+	v, ok := <-c
+	return v, ok
 }
 
 // read opens one job's file and reads its framed content into pieces;
@@ -365,6 +384,7 @@ type pieceReader struct {
 	cur    piece
 	pieces <-chan piece
 	pool   *pool
+	idle   func() error // called before waiting for a piece
 	left   int64 // bytes still owed to the reader
 	zeros  bool  // the read failed: the rest is zeros
 	zero   []byte
@@ -389,7 +409,7 @@ func (r *pieceReader) more() bool {
 			continue
 		}
 		r.release()
-		r.cur = <-r.pieces
+		r.cur, _ = receive(r.pieces, r.idle)
 	}
 }
 
@@ -409,10 +429,22 @@ func (r *pieceReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteTo writes the pieces straight from the read buffers.
+// WriteTo writes the pieces straight from the read buffers; a vecWriter
+// takes the buffers themselves, to give back once written.
 func (r *pieceReader) WriteTo(w io.Writer) (int64, error) {
+	vw, _ := w.(*vecWriter)
 	var total int64
 	for r.more() {
+		if vw != nil && !r.zeros {
+			b, buf := r.cur.data, r.cur.buf
+			r.cur.data, r.cur.buf = nil, nil
+			r.left -= int64(len(b))
+			if err := vw.take(b, buf, r.pool); err != nil {
+				return total, err
+			}
+			total += int64(len(b))
+			continue
+		}
 		b := r.cur.data
 		if r.zeros {
 			if r.zero == nil {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -202,5 +203,76 @@ func TestTarStopsOnOutputError(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("tar did not stop after its output failed")
+	}
+}
+
+// TestTarToFileAndPipe: written to a file or a pipe (gathered writes
+// from the read buffers, on Linux), the stream is byte for byte the one
+// written to any other writer, read failures and all; a pipe closed
+// early stops the archive with the write's error.
+func TestTarToFileAndPipe(t *testing.T) {
+	m := manyFiles(t)
+	src := faultySource{mapSource: mapSource{MapFS: m}, badOpen: "v/bad-open", badRead: "v/bad-read", readOK: 5000}
+	for _, workers := range []int{1, 3} {
+		opts := &extract.Options{Workers: workers}
+		var want bytes.Buffer
+		wantSum, _ := extract.Tar(&want, src, []string{"v"}, opts)
+
+		f, err := os.CreateTemp(t.TempDir(), "out.tar")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := extract.Tar(f, src, []string{"v"}, opts)
+		if !errors.Is(err, extract.ErrFailed) || sum != wantSum {
+			t.Errorf("workers %d: to a file: %+v, %v; to a buffer %+v", workers, sum, err, wantSum)
+		}
+		f.Close()
+		got, err := os.ReadFile(f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("workers %d: %d bytes written to a file, %d to a buffer, not the same", workers, len(got), want.Len())
+		}
+
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := make(chan []byte)
+		go func() {
+			b, _ := io.ReadAll(pr)
+			read <- b
+		}()
+		sum, err = extract.Tar(pw, src, []string{"v"}, opts)
+		pw.Close()
+		got = <-read
+		pr.Close()
+		if !errors.Is(err, extract.ErrFailed) || sum != wantSum || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("workers %d: to a pipe: %+v, %v, %d bytes; to a buffer %+v, %d bytes", workers, sum, err, len(got), wantSum, want.Len())
+		}
+	}
+
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	go func() {
+		io.CopyN(io.Discard, pr, 1<<20)
+		pr.Close()
+	}()
+	done := make(chan error, 1)
+	go func() {
+		_, err := extract.Tar(pw, mapSource{MapFS: m}, []string{"v"}, &extract.Options{Workers: 4})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, extract.ErrFailed) {
+			t.Errorf("pipe closed early: got %v, want the write's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("tar did not stop after its pipe was closed")
 	}
 }
