@@ -385,8 +385,8 @@ type pieceReader struct {
 	pieces <-chan piece
 	pool   *pool
 	idle   func() error // called before waiting for a piece
-	left   int64 // bytes still owed to the reader
-	zeros  bool  // the read failed: the rest is zeros
+	left   int64        // bytes still owed to the reader
+	zeros  bool         // the read failed: the rest is zeros
 	zero   []byte
 	err    error
 }
