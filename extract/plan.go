@@ -234,7 +234,10 @@ func walkPlan(src Source, paths []string, opts *Options, size int, each func(*ba
 		}
 		add := func(q string, info fs.FileInfo) error {
 			rel := base
-			if q != sp {
+			switch {
+			case base == sp && len(q) > len(sp) && q[len(sp)] == '/' && q[:len(sp)] == sp:
+				rel = q // base/rest is q itself: no new string
+			case q != sp:
 				rel = base + "/" + strings.TrimPrefix(q, sp+"/")
 			}
 			if sp == "." && q != "." {

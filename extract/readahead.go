@@ -175,6 +175,8 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 	quit := make(chan struct{})
 	order := make(chan entry, readAheadFiles)
 	work := make(chan *job, readAheadFiles)
+	// Jobs the writer is done with, for the feeder to reuse.
+	free := make(chan *job, readAheadFiles)
 	var wg sync.WaitGroup
 	stop := func() {
 		close(quit)
@@ -207,7 +209,13 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 				}
 			}
 			for _, it := range b.files {
-				j := &job{it: it, seq: seq, pieces: make(chan piece, 2)}
+				var j *job
+				select {
+				case j = <-free:
+				default:
+					j = &job{pieces: make(chan piece, 2)}
+				}
+				j.it, j.seq = it, seq
 				seq++
 				select {
 				case order <- entry{job: j}:
@@ -239,6 +247,7 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 			}
 		}()
 	}
+	var r pieceReader
 	for {
 		e, ok := receive(order, a.idle)
 		if !ok {
@@ -254,26 +263,41 @@ func (a *archiver) eachFile(paths []string, fr framing, dir func(*item) error, f
 		j := e.job
 		pl.advance(j.seq)
 		first, _ := receive(j.pieces, a.idle)
+		it := j.it
 		if first.openErr != nil {
-			a.fail(j.it, first.openErr)
-			j.it.release()
+			a.fail(it, first.openErr)
+			it.release()
+			recycle(free, j)
 			continue
 		}
-		r := &pieceReader{cur: first, pieces: j.pieces, pool: pl, left: first.total, idle: a.idle}
-		if err := file(j.it, r); err != nil {
+		// One reader for all files (its zeros kept).
+		r = pieceReader{cur: first, pieces: j.pieces, pool: pl, left: first.total, idle: a.idle, zero: r.zero}
+		if err := file(it, &r); err != nil {
 			r.release()
 			stop()
 			return nil, err
 		}
 		r.drain()
+		// The worker sent its last piece: the job is free.
+		recycle(free, j)
 		if r.err != nil {
-			a.fail(j.it, r.err)
+			a.fail(it, r.err)
 		}
-		a.progress(j.it.size)
-		j.it.release()
+		a.progress(it.size)
+		it.release()
 	}
 	stop()
 	return wait()
+}
+
+// recycle hands a finished job back to the feeder (dropping it if the
+// free list is full).
+func recycle(free chan<- *job, j *job) {
+	j.it = nil
+	select {
+	case free <- j:
+	default:
+	}
 }
 
 // receive takes the next value from c, calling idle first (when set)

@@ -226,34 +226,26 @@ func appendUstar(dst *[]byte, h *tarHeader, name, link string) []byte {
 // writeXHeader fills the block of an extended header of n bytes for the
 // entry name, as archive/tar names it: DIR/PaxHeaders.0/BASE.
 func writeXHeader(blk []byte, name string, n int64) {
-	dir, file := path.Split(name)
-	if !joinable(strings.TrimSuffix(name, "/")) {
-		// Not a name grain makes: path.Join cleans it (and allocates).
-		dir, file = path.Join(dir, "PaxHeaders.0", file), ""
-	} else {
-		dir += "PaxHeaders.0"
-	}
 	// path.Join(dir, "PaxHeaders.0", file), made ASCII, cut to 100
 	// bytes, without trailing slashes.
-	var b [100]byte
-	k := 0
-	add := func(s string) {
-		for i := 0; i < len(s) && k < len(b); i++ {
-			if c := s[i]; c < 0x80 && c != 0 {
-				b[k] = c
-				k++
-			}
+	dir, file := path.Split(name)
+	b := blk[:100]
+	var k int
+	if joinable(strings.TrimSuffix(name, "/")) {
+		k = putASCII(b, 0, dir)
+		k = putASCII(b, k, "PaxHeaders.0")
+		if file != "" {
+			k = putASCII(b, k, "/")
+			k = putASCII(b, k, file)
 		}
-	}
-	add(dir)
-	if file != "" {
-		add("/")
-		add(file)
+	} else {
+		// Not a name grain makes: path.Join cleans it (and allocates).
+		k = putASCII(b, 0, path.Join(dir, "PaxHeaders.0", file))
 	}
 	for k > 0 && b[k-1] == '/' {
 		k--
 	}
-	copy(blk[0:100], b[:k])
+	clear(b[k:])
 	putOctal(blk[100:108], 0)
 	putOctal(blk[108:116], 0)
 	putOctal(blk[116:124], 0)
@@ -262,6 +254,18 @@ func writeXHeader(blk []byte, name string, n int64) {
 	blk[156] = 'x'
 	copy(blk[257:265], ustarMagic)
 	checksum(blk)
+}
+
+// putASCII puts the ASCII bytes of s but NUL into b from k on, as many
+// as fit, and returns where it stopped.
+func putASCII(b []byte, k int, s string) int {
+	for i := 0; i < len(s) && k < len(b); i++ {
+		if c := s[i]; c < 0x80 && c != 0 {
+			b[k] = c
+			k++
+		}
+	}
+	return k
 }
 
 // joinable reports whether path.Join leaves name's elements as they are:
