@@ -3,11 +3,19 @@ package extract
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/grainvm/grain/fsys"
 
 	"github.com/grainvm/grain/guest"
 	"github.com/grainvm/grain/internal/testutil"
@@ -136,4 +144,114 @@ mkfs.ext4 -q -F -d src -b 4096 -I 256 disk.img 32M
 			t.Error("the extended attribute is not in the stream")
 		}
 	})
+}
+
+// streamSource is a MapFS with NTFS-like named streams: each file's Meta
+// (MapFile.Sys) lists them, and their content is the file's own repeated.
+type streamSource struct{ fstest.MapFS }
+
+func (s streamSource) Walk(root string, fn func(string, fs.FileInfo) error) error {
+	return fs.WalkDir(s.MapFS, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return fn(p, info)
+	})
+}
+
+func (s streamSource) OpenStream(name, stream string) (fsys.File, error) {
+	f := s.MapFS[name]
+	for _, st := range fsys.MetaOf(mapInfo{f}).Streams {
+		if st.Name == stream {
+			if stream == "broken" {
+				return nil, &fs.PathError{Op: "open", Path: name + ":" + stream, Err: fs.ErrPermission}
+			}
+			m := fstest.MapFS{"s": {Data: bytes.Repeat(f.Data, int(st.Size)/max(1, len(f.Data)))}}
+			g, err := m.Open("s")
+			if err != nil {
+				return nil, err
+			}
+			return g.(fsys.File), nil
+		}
+	}
+	return nil, fs.ErrNotExist
+}
+
+type mapInfo struct{ f *fstest.MapFile }
+
+func (m mapInfo) Name() string       { return "" }
+func (m mapInfo) Size() int64        { return int64(len(m.f.Data)) }
+func (m mapInfo) Mode() fs.FileMode  { return m.f.Mode }
+func (m mapInfo) ModTime() time.Time { return m.f.ModTime }
+func (m mapInfo) IsDir() bool        { return false }
+func (m mapInfo) Sys() any           { return m.f.Sys }
+
+// TestTarStreams: with Streams, a file's small named streams are records
+// of its header, large ones entries of their own ("FILE%3ASTREAM") after
+// it, a stream that cannot be read is reported; every header is still
+// archive/tar's.
+func TestTarStreams(t *testing.T) {
+	mtime := time.Date(2024, 5, 6, 7, 8, 9, 123, time.UTC)
+	meta := &fsys.Meta{Access: mtime, Change: mtime, Streams: []fsys.Stream{
+		{Name: "Zone.Identifier", Size: 100}, {Name: "big", Size: 200000}, {Name: "broken", Size: 10},
+	}}
+	src := streamSource{fstest.MapFS{
+		"d/f.txt":   {Data: []byte("0123456789"), ModTime: mtime, Sys: meta},
+		"d/g.txt":   {Data: []byte("plain"), ModTime: mtime},
+		"d/e/h.bin": {Data: bytes.Repeat([]byte{7}, 70000), ModTime: mtime},
+	}}
+	var out bytes.Buffer
+	var reports []string
+	sum, err := Tar(&out, src, []string{"d"}, &Options{Streams: true, Report: func(p string, err error) { reports = append(reports, p) }})
+	if !errors.Is(err, ErrFailed) || sum.Failed != 1 || len(reports) != 1 || reports[0] != "/d/f.txt" {
+		t.Errorf("%+v, %v, reports %v", sum, err, reports)
+	}
+	checkTarStream(t, out.Bytes())
+	// The same to a file (gathered writes on Linux).
+	f, err := os.CreateTemp(t.TempDir(), "streams.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	Tar(f, src, []string{"d"}, &Options{Streams: true})
+	f.Close()
+	if b, _ := os.ReadFile(f.Name()); !bytes.Equal(b, out.Bytes()) {
+		t.Errorf("to a file: %d bytes, not the %d written to a buffer", len(b), out.Len())
+	}
+	tr := tar.NewReader(&out)
+	var names []string
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, hdr.Name)
+		b, _ := io.ReadAll(tr)
+		switch hdr.Name {
+		case "d/f.txt":
+			if v := hdr.PAXRecords["SCHILY.xattr.user.grain.stream.Zone.Identifier"]; v != strings.Repeat("0123456789", 10) {
+				t.Errorf("small stream record %q", v)
+			}
+			if _, ok := hdr.PAXRecords["SCHILY.xattr.user.grain.stream.big"]; ok {
+				t.Error("large stream written as a record")
+			}
+		case "d/f.txt%3Abig":
+			if !bytes.Equal(b, bytes.Repeat([]byte("0123456789"), 20000)) {
+				t.Errorf("large stream entry: %d bytes", len(b))
+			}
+		}
+	}
+	want := []string{"d/", "d/e/", "d/f.txt", "d/f.txt%3Abig", "d/g.txt", "d/e/h.bin", "d/", "d/e/"}
+	slices.Sort(want[2:6])
+	got := slices.Clone(names)
+	slices.Sort(got[2:6])
+	if !slices.Equal(got, want) {
+		t.Errorf("entries %q, want %q (files in any order)", names, want)
+	}
 }
