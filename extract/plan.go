@@ -8,7 +8,12 @@
 // workers, in large pieces, so the disk streams instead of seeking. Files
 // are opened from the FileInfo the walk gave (fsys.InfoOpener), without a
 // path look-up. Archives are written by one goroutine while workers open
-// and read the next files ahead into a bounded pool.
+// and read the next files ahead into a bounded pool. For tar, the workers
+// also format each file's header (tarheader.go: archive/tar's bytes,
+// without its per-header maps and fmt) into the file's first piece, with
+// the padding after its content, so that the writer only writes bytes;
+// to a file or pipe it writes the pieces from their own buffers with
+// writev (vecWriter) rather than copying them into an output buffer.
 //
 // Small: only the batch being copied (and the next, being listed) holds
 // its files' metadata; folders, symbolic links and hard links are kept to
