@@ -25,7 +25,13 @@ const maxStreamRecord = 64 << 10
 // order of their data on the disk; then hard links, and the folders again,
 // each with its symbolic links, so that folder times hold when GNU tar or
 // libarchive extracts the stream. File contents are read ahead by several
-// workers (see eachFile).
+// workers (see eachFile), which also format the files' headers. The
+// headers are byte for byte those of archive/tar's Writer with Format PAX;
+// an entry archive/tar would refuse (an extended attribute name with "=",
+// a long name with NUL) is reported and left out, the rest of the archive
+// written. An *os.File w (a file or pipe) is written with gathered writes
+// straight from the read buffers (Linux); any other w gets many small
+// writes and is best buffered.
 func Tar(w io.Writer, src Source, paths []string, opts *Options) (Summary, error) {
 	o := *orEmpty(opts)
 	o.Recursive = true
