@@ -255,3 +255,24 @@ func TestTarStreams(t *testing.T) {
 		t.Errorf("entries %q, want %q (files in any order)", names, want)
 	}
 }
+
+// TestTarRefusedHeader: a file whose header archive/tar would refuse (an
+// extended attribute name with "=") is reported and left out; the rest
+// of the archive is written.
+func TestTarRefusedHeader(t *testing.T) {
+	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	src := streamSource{fstest.MapFS{
+		"d/bad":  {Data: []byte("bad"), ModTime: mtime, Sys: &fsys.Meta{Xattrs: []fsys.Xattr{{Name: "user.a=b", Value: []byte("v")}}}},
+		"d/good": {Data: []byte("good"), ModTime: mtime},
+	}}
+	var out bytes.Buffer
+	var reports []string
+	sum, err := Tar(&out, src, []string{"d"}, &Options{Report: func(p string, err error) { reports = append(reports, p) }})
+	if !errors.Is(err, ErrFailed) || sum.Failed != 1 || sum.Files != 1 || len(reports) != 1 || reports[0] != "/d/bad" {
+		t.Errorf("%+v, %v, reports %v", sum, err, reports)
+	}
+	seen := checkTarStream(t, out.Bytes())
+	if seen[tar.TypeReg] != 1 || !bytes.Contains(out.Bytes(), []byte("good")) {
+		t.Errorf("entries %v", seen)
+	}
+}
