@@ -196,7 +196,11 @@ func (a *app) tar(image string, paths []string, out, format string, o *extract.O
 		return err
 	}
 	defer img.Close()
-	var w io.Writer = a.stdout
+	// The stream goes to stdout itself, not through Main's buffer.
+	if err := a.flushStdout(); err != nil {
+		return err
+	}
+	w := a.rawStdout
 	var file *os.File
 	if out != "-" {
 		if err := refuseSource(out, img.Disk()); err != nil {
@@ -210,7 +214,13 @@ func (a *app) tar(image string, paths []string, out, format string, o *extract.O
 	} else {
 		widenPipe(w)
 	}
-	bw := bufio.NewWriterSize(w, 1<<20)
+	// Tar writes a file or pipe straight from its read buffers (see
+	// extract.Tar); zip, and any other writer, is buffered.
+	dst, bw := w, (*bufio.Writer)(nil)
+	if _, ok := w.(*os.File); !ok || format == "zip" {
+		bw = bufio.NewWriterSize(w, 1<<20)
+		dst = bw
+	}
 	bar, err := a.attachProgress(o, format)
 	if err != nil {
 		return err
@@ -218,12 +228,14 @@ func (a *app) tar(image string, paths []string, out, format string, o *extract.O
 	start := time.Now()
 	var sum extract.Summary
 	if format == "zip" {
-		sum, err = extract.Zip(bw, img, names, o)
+		sum, err = extract.Zip(dst, img, names, o)
 	} else {
-		sum, err = extract.Tar(bw, img, names, o)
+		sum, err = extract.Tar(dst, img, names, o)
 	}
-	if ferr := bw.Flush(); err == nil && ferr != nil {
-		err = ferr
+	if bw != nil {
+		if ferr := bw.Flush(); err == nil && ferr != nil {
+			err = ferr
+		}
 	}
 	bar.done(err == nil)
 	if file != nil {

@@ -28,6 +28,9 @@ func (e usageError) Unwrap() error { return e.err }
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
+	// rawStdout is stdout unbuffered, for streams of gigabytes (tar);
+	// stdout (a bufio.Writer over it) must be flushed before it is used.
+	rawStdout io.Writer
 
 	parentDirs    []string
 	ignoreLinkage bool
@@ -46,7 +49,7 @@ type app struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Listings print many short lines: buffer them.
 	out := bufio.NewWriterSize(stdout, 64<<10)
-	a := &app{stdin: stdin, stdout: out, stderr: stderr}
+	a := &app{stdin: stdin, stdout: out, stderr: stderr, rawStdout: stdout}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -195,4 +198,13 @@ func humanBytes(n int64) string {
 	s := fmt.Sprintf("%.1f", v)
 	s = strings.TrimSuffix(s, ".0")
 	return s + " " + "KMGTPE"[exp:exp+1] + "iB"
+}
+
+// flushStdout writes out what Main's buffer over stdout holds, before a
+// command writes to rawStdout.
+func (a *app) flushStdout() error {
+	if f, ok := a.stdout.(interface{ Flush() error }); ok {
+		return f.Flush()
+	}
+	return nil
 }
