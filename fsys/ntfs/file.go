@@ -2,32 +2,27 @@ package ntfs
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"sync"
 
 	"github.com/grainvm/grain/fsys"
 )
 
 // file is an open NTFS file, directory or stream.
 type file struct {
-	v    *FS
-	path string
-	fi   *fileInfo
-	r    io.ReaderAt // nil: no content
+	cursor
+	v  *FS
+	fi *fileInfo
+	r  io.ReaderAt // nil: no content
 
-	mu      sync.Mutex
-	pos     int64
-	dir     []fs.DirEntry
+	dir     []fs.DirEntry // guarded by cursor.mu
 	dirRead bool
-	closed  bool
 }
 
 var _ fsys.File = (*file)(nil)
 
 func (v *FS) newFile(path string, fi *fileInfo, s *stream) *file {
-	f := &file{v: v, path: path, fi: fi}
+	f := &file{cursor: cursor{path: path}, v: v, fi: fi}
 	switch {
 	case s != nil:
 		f.r = s
@@ -40,16 +35,6 @@ func (v *FS) newFile(path string, fi *fileInfo, s *stream) *file {
 }
 
 func (f *file) Stat() (fs.FileInfo, error) { return f.fi, nil }
-
-func (f *file) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.path, Err: fs.ErrClosed}
-	}
-	f.closed = true
-	return nil
-}
 
 // ReadAt reads content at off; safe for concurrent use.
 func (f *file) ReadAt(p []byte, off int64) (int, error) {
@@ -75,42 +60,10 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-func (f *file) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return 0, &fs.PathError{Op: "read", Path: f.path, Err: fs.ErrClosed}
-	}
-	if len(p) == 0 && !f.fi.IsDir() {
-		return 0, nil
-	}
-	n, err := f.ReadAt(p, f.pos)
-	f.pos += int64(n)
-	if err == io.EOF && n > 0 && n == len(p) {
-		err = nil
-	}
-	return n, err
-}
+func (f *file) Read(p []byte) (int, error) { return f.read(p, f.ReadAt, !f.fi.IsDir()) }
 
 func (f *file) Seek(offset int64, whence int) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = f.pos + offset
-	case io.SeekEnd:
-		abs = f.fi.size + offset
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fmt.Errorf("invalid whence %d", whence)}
-	}
-	if abs < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fs.ErrInvalid}
-	}
-	f.pos = abs
-	return abs, nil
+	return f.seek(offset, whence, f.fi.size)
 }
 
 // ReadDir reads directory entries, n at a time (n <= 0: all that remain).

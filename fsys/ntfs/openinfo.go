@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"path"
 	"sort"
-	"sync"
 
 	"github.com/grainvm/grain/fsys"
 )
@@ -76,13 +75,9 @@ func (v *FS) recordForOpen(num uint64) (*record, error) {
 // lists, which map every byte of its content: it reads them as readPlain
 // reads the runs they came from.
 type plainFile struct {
+	cursor
 	v    *FS
-	path string
 	info *walkInfo
-
-	mu     sync.Mutex
-	pos    int64
-	closed bool
 }
 
 var _ fsys.File = (*plainFile)(nil)
@@ -98,20 +93,10 @@ func (v *FS) openPlain(name string, x *walkInfo) *plainFile {
 		cp.m.Extra = append([]fsys.KV(nil), x.m.Extra...)
 		x = &cp
 	}
-	return &plainFile{v: v, path: name, info: x}
+	return &plainFile{cursor: cursor{path: name}, v: v, info: x}
 }
 
 func (f *plainFile) Stat() (fs.FileInfo, error) { return f.info, nil }
-
-func (f *plainFile) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return &fs.PathError{Op: "close", Path: f.path, Err: fs.ErrClosed}
-	}
-	f.closed = true
-	return nil
-}
 
 // ReadAt reads content at off; safe for concurrent use.
 func (f *plainFile) ReadAt(p []byte, off int64) (int, error) {
@@ -147,40 +132,8 @@ func (f *plainFile) ReadAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
-func (f *plainFile) Read(p []byte) (int, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return 0, &fs.PathError{Op: "read", Path: f.path, Err: fs.ErrClosed}
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	n, err := f.ReadAt(p, f.pos)
-	f.pos += int64(n)
-	if err == io.EOF && n > 0 && n == len(p) {
-		err = nil
-	}
-	return n, err
-}
+func (f *plainFile) Read(p []byte) (int, error) { return f.read(p, f.ReadAt, true) }
 
 func (f *plainFile) Seek(offset int64, whence int) (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = f.pos + offset
-	case io.SeekEnd:
-		abs = f.info.m.Size + offset
-	default:
-		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fmt.Errorf("invalid whence %d", whence)}
-	}
-	if abs < 0 {
-		return 0, &fs.PathError{Op: "seek", Path: f.path, Err: fs.ErrInvalid}
-	}
-	f.pos = abs
-	return abs, nil
+	return f.seek(offset, whence, f.info.m.Size)
 }
