@@ -136,7 +136,7 @@ func (f *FS) Walk(root string, fn func(path string, info fs.FileInfo) error) err
 		return err
 	}
 	info := f.info(in, path.Base(root))
-	return f.walk(root, in, &walker{f: f}, func(e *walkEntry) error {
+	return f.walkTree(root, in, &walker{f: f}, func(e *walkEntry) error {
 		p, info, err := e.Walked()
 		if err != nil {
 			return err
@@ -158,7 +158,7 @@ func (f *FS) WalkDir(root string, fn func(path string, d fs.DirEntry) error) err
 		return err
 	}
 	w := &walker{f: f, names: true}
-	return f.walk(root, in, w, func(e *walkEntry) error {
+	return f.walkTree(root, in, w, func(e *walkEntry) error {
 		if e.err != nil && e.typ == ftDir {
 			return &fs.PathError{Op: "lstat", Path: e.path, Err: e.err}
 		}
@@ -166,9 +166,9 @@ func (f *FS) WalkDir(root string, fn func(path string, d fs.DirEntry) error) err
 	}, func() error { return fn(root, fs.FileInfoToDirEntry(f.info(in, path.Base(root)))) })
 }
 
-// walk is Walk and WalkDir from root's inode in: fnRoot for the root
+// walkTree is Walk and WalkDir from root's inode in: fnRoot for the root
 // itself, then each entry below.
-func (f *FS) walk(root string, in *inode, w *walker, fn func(*walkEntry) error, fnRoot func() error) error {
+func (f *FS) walkTree(root string, in *inode, w *walker, fn func(*walkEntry) error, fnRoot func() error) error {
 	if err := fnRoot(); err != nil {
 		if err == fs.SkipDir || err == fs.SkipAll {
 			return nil
